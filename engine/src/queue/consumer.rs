@@ -1,0 +1,262 @@
+//! Push consumers: a task that leases messages as handler slots free up
+//! (prefetch = most deliveries in flight), runs the handler with a
+//! concurrency limit, and settles each delivery by the handler's outcome.
+//!
+//! An idle consumer sleeps until a send wakes its queue or the next message
+//! becomes visible (a retry or a lease falling due), on the engine's clock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::queue::{Delivery, QueueEntry, QueueError, Queues, check_owner};
+use crate::storage::QueueStore;
+
+/// How a handler ends a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: the message is removed.
+    Ack,
+    /// Failed: retried after the queue's backoff, or dead-lettered when this
+    /// was the last attempt.
+    Nack {
+        /// What went wrong (kept as the message's last error).
+        error: String,
+    },
+    /// Unprocessable: dead-lettered now.
+    Reject {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Options of a push consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumeOptions {
+    /// Most deliveries leased and not yet settled.
+    pub prefetch: u32,
+    /// Most handlers running at once (at most `prefetch`).
+    pub concurrency: u32,
+    /// Lease of each delivery; the engine default when `None`. A handler
+    /// running longer than this sees its message redelivered.
+    pub lease_ms: Option<u64>,
+    /// Owner token, required for exclusive queues.
+    pub owner: Option<String>,
+    /// Longest an idle consumer waits before looking again, as a safety net
+    /// under the wake-ups.
+    pub idle_poll_ms: u64,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            prefetch: 100,
+            concurrency: 16,
+            lease_ms: None,
+            owner: None,
+            idle_poll_ms: 1000,
+        }
+    }
+}
+
+type Handler = Arc<dyn Fn(Delivery) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// A running push consumer. Dropping it stops it without waiting;
+/// [`Consumer::unsubscribe`] waits for in-flight deliveries to be settled.
+pub struct Consumer {
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    queues: Queues,
+    entry: Arc<QueueEntry>,
+}
+
+impl Queues {
+    /// Starts a push consumer that calls `handler` for every delivery.
+    pub async fn consume<F, Fut>(
+        &self,
+        queue: &str,
+        options: ConsumeOptions,
+        handler: F,
+    ) -> Result<Consumer, QueueError>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let entry = self.entry(queue)?;
+        check_owner(&entry, options.owner.as_deref())?;
+        let lease_ms = self.lease_ms(options.lease_ms)?;
+        let prefetch = options.prefetch.max(1);
+        let concurrency = options.concurrency.clamp(1, prefetch);
+        let handler: Handler = Arc::new(move |delivery| Box::pin(handler(delivery)));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        entry.n_consumers.fetch_add(1, Ordering::SeqCst);
+        let run = Run {
+            queues: self.clone(),
+            entry: entry.clone(),
+            handler,
+            slots: Arc::new(Semaphore::new(prefetch as usize)),
+            workers: Arc::new(Semaphore::new(concurrency as usize)),
+            prefetch,
+            lease_ms,
+            idle_poll: Duration::from_millis(options.idle_poll_ms.max(1)),
+        };
+        let task = tokio::spawn(run.run(stop_rx));
+        Ok(Consumer {
+            stop: stop_tx,
+            task: Some(task),
+            queues: self.clone(),
+            entry,
+        })
+    }
+}
+
+impl Consumer {
+    /// Stops leasing, waits for every in-flight delivery to be handled and
+    /// settled, then detaches. The last consumer of an auto-delete queue
+    /// deletes it.
+    pub async fn unsubscribe(mut self) -> Result<(), QueueError> {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.detach().await
+    }
+
+    async fn detach(&self) -> Result<(), QueueError> {
+        let remaining = self.entry.n_consumers.fetch_sub(1, Ordering::SeqCst) - 1;
+        if remaining == 0 && self.entry.spec.auto_delete {
+            let _declaring = self.queues.inner.declare_lock.lock().await;
+            // Re-check under the lock: a consumer may have attached meanwhile.
+            if self.entry.n_consumers.load(Ordering::SeqCst) == 0
+                && self.queues.find(self.entry.name.as_str()).is_some()
+            {
+                self.queues.delete_entry(&self.entry).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            let _ = self.stop.send(true);
+            self.entry.n_consumers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+struct Run {
+    queues: Queues,
+    entry: Arc<QueueEntry>,
+    handler: Handler,
+    /// One permit per delivery that may be in flight (prefetch).
+    slots: Arc<Semaphore>,
+    /// One permit per handler that may run at once.
+    workers: Arc<Semaphore>,
+    prefetch: u32,
+    lease_ms: u64,
+    idle_poll: Duration,
+}
+
+impl Run {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let first = tokio::select! {
+                permit = self.slots.clone().acquire_owned() => permit.expect("slots never close"),
+                _ = stop.changed() => break,
+            };
+            let wake = self.entry.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let n_free = self.slots.available_permits() as u32 + 1;
+            let deliveries = match self.queues.claim(&self.entry, n_free, self.lease_ms).await {
+                Ok(deliveries) => deliveries,
+                Err(e) => {
+                    tracing::error!(queue = %self.entry.name, cause = %e, "push consumer failed to lease messages");
+                    drop(first);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        _ = stop.changed() => break,
+                    }
+                }
+            };
+            if deliveries.is_empty() {
+                drop(first);
+                let deadline = self.idle_deadline().await;
+                tokio::select! {
+                    _ = &mut wake => {},
+                    _ = self.queues.inner.clock.sleep_until(deadline) => {},
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
+            self.dispatch(deliveries, first);
+        }
+        // Drain: every slot back means every delivery was settled.
+        let _ = self.slots.acquire_many(self.prefetch).await;
+    }
+
+    /// When to look again if nothing wakes us: the next message falling due,
+    /// but no later than the idle poll.
+    async fn idle_deadline(&self) -> crate::clock::Timestamp {
+        let now = self.queues.inner.clock.now();
+        let poll = now.plus(self.idle_poll);
+        let next = self
+            .queues
+            .store(self.entry.spec.durable)
+            .next_visible_at(self.entry.id, now)
+            .await;
+        match next {
+            Ok(Some(at)) => at.min(poll),
+            _ => poll,
+        }
+    }
+
+    fn dispatch(&self, deliveries: Vec<Delivery>, first: OwnedSemaphorePermit) {
+        let mut first = Some(first);
+        for delivery in deliveries {
+            let slot = match first.take() {
+                Some(permit) => permit,
+                // Only this loop acquires slots, so the ones counted free are still free.
+                None => self
+                    .slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("free slot counted before claiming"),
+            };
+            let queues = self.queues.clone();
+            let handler = self.handler.clone();
+            let workers = self.workers.clone();
+            tokio::spawn(async move {
+                let _worker = workers.acquire_owned().await.expect("workers never close");
+                handle(queues, handler, delivery).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+async fn handle(queues: Queues, handler: Handler, delivery: Delivery) {
+    let lease = delivery.lease.clone();
+    // A panicking handler fails its delivery instead of the consumer.
+    let outcome = match tokio::spawn(handler(delivery)).await {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Nack {
+            error: format!("handler panicked: {e}"),
+        },
+    };
+    let settled = match outcome {
+        Outcome::Ack => queues.ack(&lease).await,
+        Outcome::Nack { error } => queues.nack(&lease, error).await,
+        Outcome::Reject { error } => queues.reject(&lease, error).await,
+    };
+    if let Err(e) = settled {
+        tracing::warn!(lease = %lease, cause = %e, "push consumer could not settle a delivery");
+    }
+}

@@ -1,0 +1,416 @@
+//! The SQLite backend: one writer thread that group-commits, plus a pool of
+//! reader connections.
+//!
+//! Every write is a job sent to the writer thread. The writer takes all jobs
+//! waiting (up to a bound), runs them in one transaction (each inside its own
+//! savepoint when it needs atomicity), commits once, and only then answers
+//! every caller. With `synchronous=FULL` the commit is on disk before any
+//! caller hears "ok" (invariant: nothing acknowledged is lost), and the cost
+//! of one fsync is shared by every job of the batch. Readers use their own
+//! connections on WAL snapshots, so they never block the writer.
+//!
+//! A store opened without a path lives in memory (non-durable queues); there
+//! the writer's connection is the only one, so reads run as writer jobs.
+
+mod queue;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::storage::{Result, StorageError};
+
+/// How the SQLite store is opened.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Database file; `None` keeps everything in memory.
+    pub path: Option<PathBuf>,
+    /// `true`: every commit is fsynced before it is acknowledged
+    /// (`synchronous=FULL`). `false`: commits are acknowledged once in the WAL
+    /// and fsynced at checkpoints (`synchronous=NORMAL`); a power loss can
+    /// lose the last commits, a process crash cannot.
+    pub fsync_on_commit: bool,
+    /// Most jobs the writer folds into one transaction.
+    pub writer_batch_jobs_max: usize,
+    /// Most jobs waiting for the writer before senders wait.
+    pub writer_queue_jobs_max: usize,
+    /// Most reader connections.
+    pub readers_max: usize,
+    /// Size the WAL file is truncated to after a checkpoint.
+    pub wal_bytes_max: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            path: None,
+            fsync_on_commit: true,
+            writer_batch_jobs_max: 4096,
+            writer_queue_jobs_max: 65_536,
+            readers_max: 4,
+            wal_bytes_max: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A SQLite store: a cheap-clone handle to the writer thread and readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.options.path)
+            .finish()
+    }
+}
+
+struct Inner {
+    options: SqliteOptions,
+    /// `None` once closed.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Joined on close so that the last commit is done before `close` returns.
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
+    /// Idle reader connections (file stores only).
+    readers: Mutex<Vec<Connection>>,
+    /// Bounds the number of reader connections open at once.
+    reader_permits: Semaphore,
+    /// Counters shared with the writer thread.
+    counters: Arc<WriterCounters>,
+}
+
+/// What the writer has done since the store opened.
+#[derive(Debug, Default)]
+struct WriterCounters {
+    n_transactions: AtomicU64,
+    n_jobs: AtomicU64,
+}
+
+/// A snapshot of the writer's counters: how well group commit coalesces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (each one fsync in `fsync_on_commit` mode).
+    pub n_transactions: u64,
+    /// Jobs (sends, claims, acks, ...) run inside them.
+    pub n_jobs: u64,
+}
+
+/// Work for the writer: runs inside the batch transaction and returns what to
+/// do once the commit's outcome is known.
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// Called with the commit's error, if any; answers the caller.
+type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
+
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_queues",
+    include_str!("../../../migrations/sqlite/0001_queues.sql"),
+)];
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store and migrates it to the latest
+    /// schema.
+    pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
+        let conn = open_connection(options.path.as_deref(), &options, true)?;
+        migrate(&conn)?;
+        let (jobs_tx, jobs_rx) = mpsc::channel(options.writer_queue_jobs_max);
+        let batch_max = options.writer_batch_jobs_max;
+        let counters = Arc::new(WriterCounters::default());
+        let writer_counters = counters.clone();
+        let writer = thread::Builder::new()
+            .name("switchyard-sqlite-writer".to_owned())
+            .spawn(move || run_writer(conn, jobs_rx, batch_max, &writer_counters))
+            .map_err(|e| backend("start the writer thread", e))?;
+        let readers_max = if options.path.is_some() {
+            options.readers_max
+        } else {
+            0
+        };
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                reader_permits: Semaphore::new(readers_max),
+                options,
+                jobs: Mutex::new(Some(jobs_tx)),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+                counters,
+            }),
+        })
+    }
+
+    /// Transactions and jobs run by the writer so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            n_transactions: self.inner.counters.n_transactions.load(Ordering::Relaxed),
+            n_jobs: self.inner.counters.n_jobs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the writer after the jobs already sent and waits for it.
+    pub async fn close(&self) {
+        let sender = self.inner.jobs.lock().expect("jobs lock").take();
+        drop(sender);
+        let writer = self.inner.writer.lock().expect("writer lock").take();
+        if let Some(writer) = writer {
+            // Joining blocks; do it off the async threads.
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+        self.inner.readers.lock().expect("readers lock").clear();
+    }
+
+    /// Runs `f` on the writer inside the next batch transaction. `f` must
+    /// leave no partial change behind when it fails (single-statement work);
+    /// use [`SqliteStore::write_atomic`] otherwise.
+    async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    /// Like [`SqliteStore::write`], but `f` runs inside a savepoint that is
+    /// rolled back when it fails, so a failing job never affects the others
+    /// of its batch.
+    async fn write_atomic<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<R, F>(&self, f: F, atomic: bool) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn: &Connection| run_job(conn, f, atomic, reply_tx));
+        let sender = self
+            .inner
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .clone()
+            .ok_or(StorageError::Closed)?;
+        sender.send(job).await.map_err(|_| StorageError::Closed)?;
+        reply_rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Runs `f` on a reader connection (a WAL snapshot), or on the writer for
+    /// an in-memory store.
+    async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        if self.inner.options.path.is_none() {
+            return self.write(f).await;
+        }
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = store.take_reader()?;
+            let result = f(&conn);
+            store.inner.readers.lock().expect("readers lock").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| backend("run a read", e))?
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(conn) = self.inner.readers.lock().expect("readers lock").pop() {
+            return Ok(conn);
+        }
+        open_connection(
+            self.inner.options.path.as_deref(),
+            &self.inner.options,
+            false,
+        )
+    }
+
+    fn options(&self) -> &SqliteOptions {
+        &self.inner.options
+    }
+}
+
+fn run_job<R, F>(
+    conn: &Connection,
+    f: F,
+    atomic: bool,
+    reply: oneshot::Sender<Result<R>>,
+) -> Completion
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R>,
+{
+    if atomic && let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        let err = backend("open a savepoint", e);
+        return Box::new(move |_| {
+            let _ = reply.send(Err(err));
+        });
+    }
+    let result = f(conn);
+    if atomic {
+        let end = if result.is_ok() {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            let err = backend("close a savepoint", e);
+            return Box::new(move |_| {
+                let _ = reply.send(Err(err));
+            });
+        }
+    }
+    Box::new(move |commit_error: Option<&str>| {
+        let outcome = match (result, commit_error) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Some(message)) => Err(backend("commit", message.to_owned())),
+            (Ok(value), None) => Ok(value),
+        };
+        let _ = reply.send(outcome);
+    })
+}
+
+/// The writer loop: one transaction per batch of waiting jobs.
+fn run_writer(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    batch_max: usize,
+    counters: &WriterCounters,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        counters
+            .n_jobs
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let completions = run_batch(&conn, &mut batch);
+        let commit = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
+        if commit.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            counters.n_transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        for completion in completions {
+            completion(commit.as_deref());
+        }
+    }
+    // Channel closed: leave the WAL checkpointed so the file stands alone.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) -> Vec<Completion> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: every caller of the
+        // batch gets an error and nothing was written.
+        tracing::error!(cause = %e, n_jobs = batch.len(), "sqlite writer could not begin a transaction");
+        batch.clear();
+        return Vec::new();
+    }
+    batch.drain(..).map(|job| job(conn)).collect()
+}
+
+fn open_connection(
+    path: Option<&Path>,
+    options: &SqliteOptions,
+    writer: bool,
+) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = match path {
+        Some(path) => Connection::open_with_flags(path, flags),
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| backend("open the database", e))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let synchronous = if options.fsync_on_commit {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    let mut pragmas = format!(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32768;"
+    );
+    if writer && path.is_some() {
+        // auto_vacuum only takes effect before the first table exists; on
+        // an existing file it is a no-op. It lets drained queues give their
+        // pages back (see `maintain`).
+        pragmas.push_str(&format!(
+            "PRAGMA auto_vacuum = INCREMENTAL;
+             PRAGMA journal_mode = WAL;
+             PRAGMA journal_size_limit = {};
+             PRAGMA wal_autocheckpoint = 1000;",
+            options.wal_bytes_max
+        ));
+    }
+    conn.execute_batch(&pragmas)
+        .map_err(|e| backend("configure the database", e))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| backend("read the schema version", e))?;
+    for (idx, (name, sql)) in MIGRATIONS.iter().enumerate() {
+        let target = idx as i64 + 1;
+        if target <= version {
+            continue;
+        }
+        let script = format!("BEGIN; {sql}; PRAGMA user_version = {target}; COMMIT;");
+        conn.execute_batch(&script).map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            backend(
+                if name.is_empty() {
+                    "migrate"
+                } else {
+                    "apply a migration"
+                },
+                e,
+            )
+        })?;
+    }
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StorageError::Corrupt(format!(
+            "database schema version {version} is newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(())
+}
+
+fn backend(
+    op: &'static str,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StorageError {
+    StorageError::Backend {
+        op,
+        source: e.into(),
+    }
+}
