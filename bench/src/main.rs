@@ -8,6 +8,12 @@
 //! Every measurement is a [`peers::Measurement`]; [`print_table`] can show each row relative to a
 //! named baseline row, so further rows (Switchyard's own) slot into the same table.
 
+pub mod inprocess;
+/// glibc's allocator serializes on arena locks when the writer thread frees
+/// what async tasks allocated; mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod peers;
 
 use std::fmt;
@@ -26,6 +32,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure Switchyard (fsync and relaxed) and every reachable peer, in one
+    /// run, as one table with ratios to Switchyard (fsync).
+    All(PeerArgs),
+    /// Measure Switchyard only.
+    Switchyard(PeerArgs),
     /// Measure the peer queues (RabbitMQ, NATS JetStream, PostgreSQL) that are reachable.
     Peers(PeerArgs),
 }
@@ -96,8 +107,43 @@ impl fmt::Display for Peer {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::All(args) => all_command(&args, true).await,
+        Command::Switchyard(args) => all_command(&args, false).await,
         Command::Peers(args) => peers_command(&args).await,
     }
+}
+
+async fn all_command(args: &PeerArgs, with_peers: bool) -> Result<()> {
+    println!(
+        "{} messages for throughput, {} round trips, {}-byte payloads, {} cores",
+        args.messages,
+        args.rtt,
+        args.payload_bytes,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let payload = vec![0x5a_u8; args.payload_bytes];
+    let mut rows = Vec::new();
+    for durability in [
+        ::switchyard::Durability::Fsync,
+        ::switchyard::Durability::Relaxed,
+    ] {
+        println!("running switchyard ({durability:?}) ...");
+        rows.push(crate::inprocess::run(durability, args.messages, args.rtt, &payload).await?);
+    }
+    let mut failed = Vec::new();
+    if with_peers {
+        let (peer_rows, peer_failed) = run_peers(args, &payload).await;
+        rows.extend(peer_rows);
+        failed = peer_failed;
+    }
+    println!();
+    print_table(&rows, Some("Switchyard (fsync)"));
+    if !failed.is_empty() {
+        bail!("peer(s) failed: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 async fn peers_command(args: &PeerArgs) -> Result<()> {

@@ -33,8 +33,9 @@ CREATE TABLE messages (
     history       TEXT
 );
 
--- The claim path: visible messages of a queue in (visible_at, seq) order.
-CREATE INDEX messages_visible ON messages (queue_id, visible_at, seq) WHERE state < 3;
+-- No index serves the claim path: the writer keeps each queue's delivery
+-- order in memory (storage/sqlite/index.rs), so a send, lease and ack each
+-- touch one row and no index page.
 -- TTL sweeps touch only messages that have a TTL.
 CREATE INDEX messages_expiry ON messages (queue_id, expires_at) WHERE expires_at IS NOT NULL;
 -- Dead letters, by where they sit and by where they came from.

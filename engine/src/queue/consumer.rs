@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::queue::{Delivery, QueueEntry, QueueError, Queues, check_owner};
+use crate::queue::{Delivery, LeaseToken, QueueEntry, QueueError, Queues, check_owner};
 use crate::storage::QueueStore;
 
 /// How a handler ends a delivery.
@@ -164,8 +166,17 @@ struct Run {
     idle_poll: Duration,
 }
 
+/// A handled delivery waiting to be settled; holding its slot until then
+/// keeps it counted against the prefetch.
+type Settling = (LeaseToken, Outcome, OwnedSemaphorePermit);
+
+/// Most outcomes settled in one storage operation.
+const SETTLE_BATCH_MAX: usize = 1024;
+
 impl Run {
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        let (settle_tx, settle_rx) = mpsc::unbounded_channel::<Settling>();
+        let settler = tokio::spawn(settle(self.queues.clone(), settle_rx));
         loop {
             let first = tokio::select! {
                 permit = self.slots.clone().acquire_owned() => permit.expect("slots never close"),
@@ -196,10 +207,12 @@ impl Run {
                 }
                 continue;
             }
-            self.dispatch(deliveries, first);
+            self.dispatch(deliveries, first, &settle_tx);
         }
-        // Drain: every slot back means every delivery was settled.
+        // Drain: every slot back means every delivery was handled and settled.
         let _ = self.slots.acquire_many(self.prefetch).await;
+        drop(settle_tx);
+        let _ = settler.await;
     }
 
     /// When to look again if nothing wakes us: the next message falling due,
@@ -218,7 +231,12 @@ impl Run {
         }
     }
 
-    fn dispatch(&self, deliveries: Vec<Delivery>, first: OwnedSemaphorePermit) {
+    fn dispatch(
+        &self,
+        deliveries: Vec<Delivery>,
+        first: OwnedSemaphorePermit,
+        settle_tx: &mpsc::UnboundedSender<Settling>,
+    ) {
         let mut first = Some(first);
         for delivery in deliveries {
             let slot = match first.take() {
@@ -230,33 +248,56 @@ impl Run {
                     .try_acquire_owned()
                     .expect("free slot counted before claiming"),
             };
-            let queues = self.queues.clone();
             let handler = self.handler.clone();
             let workers = self.workers.clone();
+            let settle_tx = settle_tx.clone();
             tokio::spawn(async move {
-                let _worker = workers.acquire_owned().await.expect("workers never close");
-                handle(queues, handler, delivery).await;
-                drop(slot);
+                let worker = workers.acquire_owned().await.expect("workers never close");
+                let lease = delivery.lease.clone();
+                // A panicking handler fails its delivery instead of the consumer.
+                let outcome = match AssertUnwindSafe(handler(delivery)).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(panic) => Outcome::Nack {
+                        error: format!("handler panicked: {}", panic_message(&panic)),
+                    },
+                };
+                drop(worker);
+                // The settler outlives every handler (it stops after the drain).
+                let _ = settle_tx.send((lease, outcome, slot));
             });
         }
     }
 }
 
-async fn handle(queues: Queues, handler: Handler, delivery: Delivery) {
-    let lease = delivery.lease.clone();
-    // A panicking handler fails its delivery instead of the consumer.
-    let outcome = match tokio::spawn(handler(delivery)).await {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::Nack {
-            error: format!("handler panicked: {e}"),
-        },
-    };
-    let settled = match outcome {
-        Outcome::Ack => queues.ack(&lease).await,
-        Outcome::Nack { error } => queues.nack(&lease, error).await,
-        Outcome::Reject { error } => queues.reject(&lease, error).await,
-    };
-    if let Err(e) = settled {
-        tracing::warn!(lease = %lease, cause = %e, "push consumer could not settle a delivery");
+/// Settles handled deliveries in batches: whatever accumulated while the
+/// previous batch was being committed goes in the next one.
+async fn settle(queues: Queues, mut outcomes: mpsc::UnboundedReceiver<Settling>) {
+    let mut batch = Vec::with_capacity(SETTLE_BATCH_MAX);
+    while outcomes.recv_many(&mut batch, SETTLE_BATCH_MAX).await > 0 {
+        let mut slots = Vec::with_capacity(batch.len());
+        let items = batch
+            .drain(..)
+            .map(|(lease, outcome, slot)| {
+                slots.push(slot);
+                (lease, outcome)
+            })
+            .collect::<Vec<_>>();
+        let leases: Vec<LeaseToken> = items.iter().map(|(lease, _)| lease.clone()).collect();
+        for (lease, result) in leases.iter().zip(queues.settle_all(items).await) {
+            if let Err(e) = result {
+                tracing::warn!(lease = %lease, cause = %e, "push consumer could not settle a delivery");
+            }
+        }
+        drop(slots);
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_owned()
     }
 }

@@ -47,7 +47,7 @@ impl Queues {
                     .entry_by_id(durable, message.queue_id)
                     .map(|e| e.name.to_string())
                     .unwrap_or_default();
-                messages.push(to_message(&queue, message));
+                messages.push(to_message(&queue, message)?);
             }
         }
         if let Some(limit) = filter.limit {

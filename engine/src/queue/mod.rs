@@ -549,7 +549,7 @@ impl Queues {
         Ok(NewMessage {
             id,
             payload,
-            envelope: Envelope {
+            envelope: encode_envelope(&Envelope {
                 timestamp: now,
                 source: message.source,
                 correlation_id: message.correlation_id.unwrap_or_else(|| id.to_string()),
@@ -558,7 +558,7 @@ impl Queues {
                 headers: message.headers,
                 traceparent: message.traceparent,
                 tracestate: message.tracestate,
-            },
+            }),
             visible_at,
             // TTL counts from when the message becomes deliverable.
             expires_at: ttl_ms.map(|ttl| visible_at.plus(Duration::from_millis(ttl))),
@@ -613,7 +613,7 @@ impl Queues {
             .await
             .map_err(|e| storage_error(entry.name.as_str(), e))?;
         self.report_dead(entry, &result.dead_lettered, now);
-        let deliveries = result
+        result
             .deliveries
             .into_iter()
             .map(|stored| {
@@ -626,7 +626,7 @@ impl Queues {
                         attempt: stored.attempts,
                     },
                 );
-                Delivery {
+                Ok(Delivery {
                     lease: LeaseToken {
                         queue: entry.name.clone(),
                         seq: stored.seq,
@@ -635,18 +635,15 @@ impl Queues {
                     attempt: stored.attempts,
                     redelivered: stored.attempts > 1,
                     lease_until: policy.lease_until,
-                    message: to_message(entry.name.as_str(), stored),
-                }
+                    message: to_message(entry.name.as_str(), stored)?,
+                })
             })
-            .collect();
-        Ok(deliveries)
+            .collect()
     }
 
     /// Acknowledges a delivery: the message is done and removed.
     pub async fn ack(&self, lease: &LeaseToken) -> Result<(), QueueError> {
-        let entry = self.entry(lease.queue())?;
-        self.settle(&entry, lease, Settlement::Ack).await?;
-        Ok(())
+        self.settle_one(lease, Outcome::Ack).await
     }
 
     /// Fails a delivery: the message is retried after the queue's backoff,
@@ -656,22 +653,13 @@ impl Queues {
         lease: &LeaseToken,
         error: impl Into<String>,
     ) -> Result<(), QueueError> {
-        let entry = self.entry(lease.queue())?;
-        let error = Some(error.into());
-        let settlement = if lease.attempt >= entry.spec.attempts_max() {
-            self.dead_letter_settlement(&entry, DeadReason::MaxRetries, error)
-        } else {
-            let due = self
-                .inner
-                .clock
-                .now()
-                .plus(entry.spec.retry_backoff.delay(lease.attempt));
-            Settlement::Retry {
-                visible_at: due,
-                error,
-            }
-        };
-        self.settle(&entry, lease, settlement).await
+        self.settle_one(
+            lease,
+            Outcome::Nack {
+                error: error.into(),
+            },
+        )
+        .await
     }
 
     /// Rejects a delivery: the message is dead-lettered (`rejected`) at once.
@@ -680,10 +668,77 @@ impl Queues {
         lease: &LeaseToken,
         error: impl Into<String>,
     ) -> Result<(), QueueError> {
-        let entry = self.entry(lease.queue())?;
-        let settlement =
-            self.dead_letter_settlement(&entry, DeadReason::Rejected, Some(error.into()));
-        self.settle(&entry, lease, settlement).await
+        self.settle_one(
+            lease,
+            Outcome::Reject {
+                error: error.into(),
+            },
+        )
+        .await
+    }
+
+    async fn settle_one(&self, lease: &LeaseToken, outcome: Outcome) -> Result<(), QueueError> {
+        let mut results = self.settle_all(vec![(lease.clone(), outcome)]).await;
+        results.pop().expect("one result per outcome")
+    }
+
+    /// Settles many deliveries at once (one storage operation per queue):
+    /// each is acked, retried or dead-lettered by its outcome, and each
+    /// succeeds or fails on its own. Results are in input order.
+    pub async fn settle_all(
+        &self,
+        outcomes: Vec<(LeaseToken, Outcome)>,
+    ) -> Vec<Result<(), QueueError>> {
+        let mut results: Vec<Option<Result<(), QueueError>>> =
+            (0..outcomes.len()).map(|_| None).collect();
+        // Group by queue, keeping each item's position for the answer.
+        let mut groups: Vec<(Arc<QueueEntry>, Vec<PendingSettlement>)> = Vec::new();
+        for (idx, (lease, outcome)) in outcomes.into_iter().enumerate() {
+            let entry = match self.entry(lease.queue()) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    results[idx] = Some(Err(e));
+                    continue;
+                }
+            };
+            let settlement = self.settlement(&entry, &lease, outcome);
+            match groups.iter_mut().find(|(e, _)| Arc::ptr_eq(e, &entry)) {
+                Some((_, items)) => items.push((idx, lease, settlement)),
+                None => groups.push((entry, vec![(idx, lease, settlement)])),
+            }
+        }
+        for (entry, items) in groups {
+            for (idx, result) in self.settle_group(&entry, items).await {
+                results[idx] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every outcome answered"))
+            .collect()
+    }
+
+    fn settlement(&self, entry: &QueueEntry, lease: &LeaseToken, outcome: Outcome) -> Settlement {
+        match outcome {
+            Outcome::Ack => Settlement::Ack,
+            Outcome::Nack { error } if lease.attempt >= entry.spec.attempts_max() => {
+                self.dead_letter_settlement(entry, DeadReason::MaxRetries, Some(error))
+            }
+            Outcome::Nack { error } => {
+                let due = self
+                    .inner
+                    .clock
+                    .now()
+                    .plus(entry.spec.retry_backoff.delay(lease.attempt));
+                Settlement::Retry {
+                    visible_at: due,
+                    error: Some(error),
+                }
+            }
+            Outcome::Reject { error } => {
+                self.dead_letter_settlement(entry, DeadReason::Rejected, Some(error))
+            }
+        }
     }
 
     fn dead_letter_settlement(
@@ -700,46 +755,78 @@ impl Queues {
         }
     }
 
-    async fn settle(
+    async fn settle_group(
         &self,
         entry: &QueueEntry,
-        lease: &LeaseToken,
-        settlement: Settlement,
-    ) -> Result<(), QueueError> {
+        items: Vec<(usize, LeaseToken, Settlement)>,
+    ) -> Vec<(usize, Result<(), QueueError>)> {
         let now = self.inner.clock.now();
-        let lease_ref = LeaseRef {
-            queue_id: entry.id,
-            seq: lease.seq,
-            attempt: lease.attempt,
-        };
-        let kind = match &settlement {
-            Settlement::Ack => FeedKind::Acked,
-            Settlement::Retry { visible_at, .. } => FeedKind::RetryScheduled {
-                attempt: lease.attempt,
-                due: *visible_at,
-            },
-            Settlement::DeadLetter { reason, .. } => FeedKind::DeadLettered {
-                reason: *reason,
-                to: entry.dead_letter.as_ref().map(|d| d.1.to_string()),
-            },
-        };
-        let is_dead_letter = matches!(settlement, Settlement::DeadLetter { .. });
-        let id = self
-            .store(entry.spec.durable)
-            .settle(lease_ref, settlement, now)
-            .await
-            .map_err(|e| match e {
-                StorageError::StaleLease(reason) => QueueError::StaleLease {
-                    token: lease.to_string(),
-                    reason: describe_stale(reason),
+        let mut kinds = Vec::with_capacity(items.len());
+        let mut settlements = Vec::with_capacity(items.len());
+        for (idx, lease, settlement) in items {
+            let kind = match &settlement {
+                Settlement::Ack => FeedKind::Acked,
+                Settlement::Retry { visible_at, .. } => FeedKind::RetryScheduled {
+                    attempt: lease.attempt,
+                    due: *visible_at,
                 },
-                other => storage_error(entry.name.as_str(), other),
-            })?;
-        self.inner.feed.emit(now, entry.name.shared(), id, kind);
-        if is_dead_letter && let Some((_, dlq)) = &entry.dead_letter {
+                Settlement::DeadLetter { reason, .. } => FeedKind::DeadLettered {
+                    reason: *reason,
+                    to: entry.dead_letter.as_ref().map(|d| d.1.to_string()),
+                },
+            };
+            let lease_ref = LeaseRef {
+                queue_id: entry.id,
+                seq: lease.seq,
+                attempt: lease.attempt,
+            };
+            kinds.push((idx, lease, kind));
+            settlements.push((lease_ref, settlement));
+        }
+        let results = match self
+            .store(entry.spec.durable)
+            .settle_many(settlements, now)
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                return kinds
+                    .into_iter()
+                    .map(|(idx, _, _)| {
+                        let source = StorageError::Backend {
+                            op: "settle deliveries",
+                            source: message.clone().into(),
+                        };
+                        (idx, Err(storage_error(entry.name.as_str(), source)))
+                    })
+                    .collect();
+            }
+        };
+        let mut dead_lettered = false;
+        let answers = kinds
+            .into_iter()
+            .zip(results)
+            .map(|((idx, lease, kind), result)| match result {
+                Ok(id) => {
+                    dead_lettered |= matches!(kind, FeedKind::DeadLettered { .. });
+                    self.inner.feed.emit(now, entry.name.shared(), id, kind);
+                    (idx, Ok(()))
+                }
+                Err(StorageError::StaleLease(reason)) => (
+                    idx,
+                    Err(QueueError::StaleLease {
+                        token: lease.to_string(),
+                        reason: describe_stale(reason),
+                    }),
+                ),
+                Err(other) => (idx, Err(storage_error(entry.name.as_str(), other))),
+            })
+            .collect();
+        if dead_lettered && let Some((_, dlq)) = &entry.dead_letter {
             self.wake(dlq.as_str());
         }
-        Ok(())
+        answers
     }
 
     /// Up to `n_max` messages of a queue in delivery order, without
@@ -752,7 +839,7 @@ impl Queues {
             .peek(entry.id, n_max.min(self.inner.config.receive_messages_max))
             .await
             .map_err(|e| storage_error(queue, e))?;
-        Ok(stored.into_iter().map(|m| to_message(queue, m)).collect())
+        stored.into_iter().map(|m| to_message(queue, m)).collect()
     }
 
     /// Counts and ages of a queue.
@@ -872,6 +959,10 @@ impl Queues {
     }
 }
 
+/// A settlement waiting to be stored: its position in the caller's list,
+/// its lease, and what to do.
+type PendingSettlement = (usize, LeaseToken, Settlement);
+
 fn new_entry(
     name: QueueName,
     spec: QueueSpec,
@@ -912,12 +1003,21 @@ fn check_owner(entry: &QueueEntry, owner: Option<&str>) -> Result<(), QueueError
     }
 }
 
-fn to_message(queue: &str, stored: StoredMessage) -> Message {
-    Message {
+fn encode_envelope(envelope: &Envelope) -> String {
+    // Strings and maps of strings always serialize.
+    serde_json::to_string(envelope).expect("an envelope serializes to JSON")
+}
+
+fn to_message(queue: &str, stored: StoredMessage) -> Result<Message, QueueError> {
+    let envelope = serde_json::from_str(&stored.envelope).map_err(|e| QueueError::Storage {
+        queue: queue.to_owned(),
+        source: StorageError::Corrupt(format!("envelope of message {}: {e}", stored.id)),
+    })?;
+    Ok(Message {
         id: stored.id,
         queue: queue.to_owned(),
         payload: stored.payload,
-        envelope: stored.envelope,
+        envelope,
         state: stored.state,
         attempts: stored.attempts,
         enqueued_at: stored.enqueued_at,
@@ -931,7 +1031,7 @@ fn to_message(queue: &str, stored: StoredMessage) -> Message {
             attempts: d.attempts,
         }),
         history: stored.history,
-    }
+    })
 }
 
 fn describe_stale(reason: StaleReason) -> String {

@@ -19,7 +19,7 @@ mod conformance;
 use std::future::Future;
 
 use crate::clock::Timestamp;
-use crate::envelope::{Envelope, MessageId, Payload};
+use crate::envelope::{MessageId, Payload};
 
 /// A queue's row id inside one store.
 pub type QueueId = i64;
@@ -152,8 +152,9 @@ pub struct NewMessage {
     pub id: MessageId,
     /// Its body.
     pub payload: Payload,
-    /// Its envelope.
-    pub envelope: Envelope,
+    /// Its envelope, as JSON text: encoded and decoded by the queue module,
+    /// off the writer's thread.
+    pub envelope: String,
     /// First delivery not before this.
     pub visible_at: Timestamp,
     /// Dead-letter as expired if still undelivered at this time.
@@ -173,8 +174,9 @@ pub struct StoredMessage {
     pub id: MessageId,
     /// Its body.
     pub payload: Payload,
-    /// Its envelope.
-    pub envelope: Envelope,
+    /// Its envelope, as JSON text: encoded and decoded by the queue module,
+    /// off the writer's thread.
+    pub envelope: String,
     /// Where it is in its life.
     pub state: MessageState,
     /// Deliveries handed out so far in this queue.
@@ -461,6 +463,13 @@ pub trait QueueStore {
         settlement: Settlement,
         now: Timestamp,
     ) -> impl Future<Output = Result<MessageId>> + Send;
+    /// Settles many deliveries in one operation; each succeeds or fails on
+    /// its own (the outer error means none was attempted).
+    fn settle_many(
+        &self,
+        settlements: Vec<(LeaseRef, Settlement)>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Result<MessageId>>>> + Send;
     /// Dead-letters up to `n_max` ready or scheduled messages whose TTL ran out.
     fn expire(
         &self,
@@ -587,6 +596,13 @@ impl QueueStore for Store {
         now: Timestamp,
     ) -> Result<MessageId> {
         dispatch!(self, s => s.settle(lease, settlement, now).await)
+    }
+    async fn settle_many(
+        &self,
+        settlements: Vec<(LeaseRef, Settlement)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<MessageId>>> {
+        dispatch!(self, s => s.settle_many(settlements, now).await)
     }
     async fn expire(
         &self,

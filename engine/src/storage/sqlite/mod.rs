@@ -12,6 +12,7 @@
 //! A store opened without a path lives in memory (non-durable queues); there
 //! the writer's connection is the only one, so reads run as writer jobs.
 
+mod index;
 mod queue;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::thread;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::storage::sqlite::index::Index;
 use crate::storage::{Result, StorageError};
 
 /// How the SQLite store is opened.
@@ -103,7 +105,7 @@ pub struct WriterStats {
 
 /// Work for the writer: runs inside the batch transaction and returns what to
 /// do once the commit's outcome is known.
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut Index) -> Completion + Send>;
 /// Called with the commit's error, if any; answers the caller.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 
@@ -118,13 +120,14 @@ impl SqliteStore {
     pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
         let conn = open_connection(options.path.as_deref(), &options, true)?;
         migrate(&conn)?;
+        let index = Index::load(&conn)?;
         let (jobs_tx, jobs_rx) = mpsc::channel(options.writer_queue_jobs_max);
         let batch_max = options.writer_batch_jobs_max;
         let counters = Arc::new(WriterCounters::default());
         let writer_counters = counters.clone();
         let writer = thread::Builder::new()
             .name("switchyard-sqlite-writer".to_owned())
-            .spawn(move || run_writer(conn, jobs_rx, batch_max, &writer_counters))
+            .spawn(move || run_writer(conn, index, jobs_rx, batch_max, &writer_counters))
             .map_err(|e| backend("start the writer thread", e))?;
         let readers_max = if options.path.is_some() {
             options.readers_max
@@ -169,18 +172,19 @@ impl SqliteStore {
     async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
         self.submit(f, false).await
     }
 
     /// Like [`SqliteStore::write`], but `f` runs inside a savepoint that is
     /// rolled back when it fails, so a failing job never affects the others
-    /// of its batch.
+    /// of its batch. `f` must change the index only after its last fallible
+    /// database operation.
     async fn write_atomic<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
         self.submit(f, true).await
     }
@@ -188,10 +192,12 @@ impl SqliteStore {
     async fn submit<R, F>(&self, f: F, atomic: bool) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn: &Connection| run_job(conn, f, atomic, reply_tx));
+        let job: Job = Box::new(move |conn: &Connection, index: &mut Index| {
+            run_job(conn, index, f, atomic, reply_tx)
+        });
         let sender = self
             .inner
             .jobs
@@ -211,7 +217,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
         if self.inner.options.path.is_none() {
-            return self.write(f).await;
+            return self.write(move |conn, _| f(conn)).await;
         }
         let _permit = self
             .inner
@@ -248,13 +254,14 @@ impl SqliteStore {
 
 fn run_job<R, F>(
     conn: &Connection,
+    index: &mut Index,
     f: F,
     atomic: bool,
     reply: oneshot::Sender<Result<R>>,
 ) -> Completion
 where
     R: Send + 'static,
-    F: FnOnce(&Connection) -> Result<R>,
+    F: FnOnce(&Connection, &mut Index) -> Result<R>,
 {
     if atomic && let Err(e) = conn.execute_batch("SAVEPOINT job") {
         let err = backend("open a savepoint", e);
@@ -262,7 +269,7 @@ where
             let _ = reply.send(Err(err));
         });
     }
-    let result = f(conn);
+    let result = f(conn, index);
     if atomic {
         let end = if result.is_ok() {
             "RELEASE job"
@@ -289,6 +296,7 @@ where
 /// The writer loop: one transaction per batch of waiting jobs.
 fn run_writer(
     conn: Connection,
+    mut index: Index,
     mut jobs: mpsc::Receiver<Job>,
     batch_max: usize,
     counters: &WriterCounters,
@@ -305,10 +313,15 @@ fn run_writer(
         counters
             .n_jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let completions = run_batch(&conn, &mut batch);
+        let completions = run_batch(&conn, &mut index, &mut batch);
         let commit = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
         if commit.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
+            // The jobs changed the index for writes that are now undone.
+            match Index::load(&conn) {
+                Ok(reloaded) => index = reloaded,
+                Err(e) => tracing::error!(cause = %e, "sqlite writer could not reload its index"),
+            }
         } else {
             counters.n_transactions.fetch_add(1, Ordering::Relaxed);
         }
@@ -320,7 +333,7 @@ fn run_writer(
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>) -> Vec<Completion> {
+fn run_batch(conn: &Connection, index: &mut Index, batch: &mut Vec<Job>) -> Vec<Completion> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: every caller of the
         // batch gets an error and nothing was written.
@@ -328,7 +341,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) -> Vec<Completion> {
         batch.clear();
         return Vec::new();
     }
-    batch.drain(..).map(|job| job(conn)).collect()
+    batch.drain(..).map(|job| job(conn, index)).collect()
 }
 
 fn open_connection(

@@ -1,16 +1,20 @@
 //! `QueueStore` on SQLite: queue rows, message rows, leases and dead letters.
 //!
-//! A message's delivery state lives in two columns: `state` and `visible_at`.
-//! Claiming selects visible rows through the `messages_visible` index in
-//! `(visible_at, seq)` order; an expired lease needs no sweeper because a
-//! leased row whose `visible_at` (the lease end) has passed is simply visible
-//! again.
+//! A message's delivery state lives in two columns, `state` and `visible_at`,
+//! mirrored by the writer's in-memory [`Index`], which decides the delivery
+//! order. An expired lease needs no sweeper: a leased message whose
+//! `visible_at` (the lease end) has passed is simply visible again.
+//!
+//! Every job changes the index only after its last fallible database
+//! operation (collecting [`IndexMove`]s and applying them at the end), so a
+//! job rolled back to its savepoint leaves the index as it was.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::envelope::{Envelope, MessageId, Payload};
+use crate::envelope::{MessageId, Payload};
+use crate::storage::sqlite::index::{Entry, Index};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
     ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason, DeathRecord, HistoryEntry,
@@ -19,8 +23,70 @@ use crate::storage::{
     StorageError, StoredMessage,
 };
 
-const MESSAGE_COLUMNS: &str = "seq, queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, \
-     content_type, payload, envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history";
+/// The columns `read_message` decodes, in order. A macro so that hot
+/// statements are built with `concat!` at compile time, not per call.
+macro_rules! message_columns {
+    () => {
+        "seq, queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, \
+         envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history"
+    };
+}
+const MESSAGE_COLUMNS: &str = message_columns!();
+/// The lease still holds: same attempt, still leased, not expired.
+macro_rules! lease_held {
+    () => {
+        "seq = ?1 AND queue_id = ?2 AND attempts = ?3 AND state = 1 AND visible_at > ?4"
+    };
+}
+
+/// A change to the index, applied once the job's database work succeeded.
+#[derive(Clone, Copy, Debug)]
+enum IndexMove {
+    /// The message is now in `queue_id` at `visible_at` with `state`.
+    Put {
+        queue_id: QueueId,
+        seq: i64,
+        visible_at: i64,
+        state: MessageState,
+        enqueued_at: i64,
+    },
+    /// The message moved within its queue.
+    Update {
+        queue_id: QueueId,
+        seq: i64,
+        visible_at: i64,
+        state: MessageState,
+    },
+    /// The message left `queue_id` (acked, parked, purged, moved away).
+    Remove { queue_id: QueueId, seq: i64 },
+}
+
+fn apply(index: &mut Index, moves: impl IntoIterator<Item = IndexMove>) {
+    for change in moves {
+        match change {
+            IndexMove::Put {
+                queue_id,
+                seq,
+                visible_at,
+                state,
+                enqueued_at,
+            } => {
+                index
+                    .queue_mut(queue_id)
+                    .insert(seq, visible_at, Entry { state, enqueued_at });
+            }
+            IndexMove::Update {
+                queue_id,
+                seq,
+                visible_at,
+                state,
+            } => {
+                index.queue_mut(queue_id).update(seq, visible_at, state);
+            }
+            IndexMove::Remove { queue_id, seq } => index.remove(queue_id, seq),
+        }
+    }
+}
 
 impl QueueStore for SqliteStore {
     async fn queues(&self) -> Result<Vec<QueueRow>> {
@@ -50,21 +116,25 @@ impl QueueStore for SqliteStore {
         settings: String,
         now: Timestamp,
     ) -> Result<QueueRow> {
-        self.write(move |conn| {
+        self.write(move |conn, index| {
             let inserted = conn
-                .prepare_cached("INSERT INTO queues (name, settings, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING")
+                .prepare_cached(
+                    "INSERT INTO queues (name, settings, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                )
                 .and_then(|mut stmt| stmt.execute(params![name, settings, now.0]))
                 .map_err(|e| backend("declare a queue", e))?;
             if inserted == 0 {
                 return Err(StorageError::QueueExists { name });
             }
-            Ok(QueueRow { id: conn.last_insert_rowid(), name, settings, created_at: now })
+            let id = conn.last_insert_rowid();
+            index.queue_mut(id);
+            Ok(QueueRow { id, name, settings, created_at: now })
         })
         .await
     }
 
     async fn delete_queue(&self, queue_id: QueueId) -> Result<u64> {
-        self.write_atomic(move |conn| {
+        self.write_atomic(move |conn, index| {
             let n_messages = conn
                 .execute("DELETE FROM messages WHERE queue_id = ?1", [queue_id])
                 .map_err(|e| backend("delete a queue's messages", e))?;
@@ -72,6 +142,7 @@ impl QueueStore for SqliteStore {
                 .map_err(|e| backend("delete a queue's dedup keys", e))?;
             conn.execute("DELETE FROM queues WHERE id = ?1", [queue_id])
                 .map_err(|e| backend("delete a queue", e))?;
+            index.remove_queue(queue_id);
             Ok(n_messages as u64)
         })
         .await
@@ -85,7 +156,9 @@ impl QueueStore for SqliteStore {
     ) -> Result<InsertResult> {
         // A single message without limits cannot half-succeed: skip the savepoint.
         let atomic = messages.len() > 1 || policy.length_max.is_some();
-        let job = move |conn: &Connection| insert_messages(conn, queue_id, messages, &policy);
+        let job = move |conn: &Connection, index: &mut Index| {
+            insert_messages(conn, index, queue_id, messages, &policy)
+        };
         if atomic {
             self.write_atomic(job).await
         } else {
@@ -99,7 +172,7 @@ impl QueueStore for SqliteStore {
         n_max: u32,
         policy: ClaimPolicy,
     ) -> Result<ClaimResult> {
-        self.write_atomic(move |conn| claim_messages(conn, queue_id, n_max, &policy))
+        self.write_atomic(move |conn, index| claim_messages(conn, index, queue_id, n_max, &policy))
             .await
     }
 
@@ -109,8 +182,29 @@ impl QueueStore for SqliteStore {
         settlement: Settlement,
         now: Timestamp,
     ) -> Result<MessageId> {
-        self.write(move |conn| settle_message(conn, lease, settlement, now))
-            .await
+        let mut results = self.settle_many(vec![(lease, settlement)], now).await?;
+        results.pop().expect("one result per settlement")
+    }
+
+    async fn settle_many(
+        &self,
+        settlements: Vec<(LeaseRef, Settlement)>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<MessageId>>> {
+        // Each settlement is one independent change that either happens whole
+        // or not at all; a stale one does not stop the others.
+        self.write(move |conn, index| {
+            let results = settlements
+                .into_iter()
+                .map(|(lease, settlement)| {
+                    let (id, change) = settle_message(conn, lease, settlement, now)?;
+                    apply(index, change);
+                    Ok(id)
+                })
+                .collect();
+            Ok(results)
+        })
+        .await
     }
 
     async fn expire(
@@ -121,25 +215,27 @@ impl QueueStore for SqliteStore {
         now: Timestamp,
         n_max: u32,
     ) -> Result<Vec<DeadLettered>> {
-        self.write_atomic(move |conn| {
-            let mut stmt = conn
+        self.write_atomic(move |conn, index| {
+            let expired = conn
                 .prepare_cached(
                     "SELECT seq, id, attempts FROM messages
                      WHERE queue_id = ?1 AND expires_at <= ?2 AND state IN (0, 2) ORDER BY expires_at LIMIT ?3",
                 )
-                .map_err(|e| backend("find expired messages", e))?;
-            let expired = stmt
-                .query_map(params![queue_id, now.0, n_max], |row| {
-                    Ok((row.get::<_, i64>(0)?, read_id(row, 1)?, row.get::<_, u32>(2)?))
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![queue_id, now.0, n_max], |row| {
+                        Ok((row.get::<_, i64>(0)?, read_id(row, 1)?, row.get::<_, u32>(2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
                 })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(|e| backend("find expired messages", e))?;
             let mut dead = Vec::with_capacity(expired.len());
+            let mut moves = Vec::with_capacity(expired.len() * 2);
             for (seq, id, attempts) in expired {
                 let death = Death { reason: DeadReason::Expired, to: dead_letter_to, error: None, queue_name: &queue_name };
-                dead_letter(conn, seq, &death, now)?;
+                moves.extend(dead_letter(conn, queue_id, seq, &death, now)?);
                 dead.push(DeadLettered { id, reason: DeadReason::Expired, to: dead_letter_to, attempts });
             }
+            apply(index, moves);
             Ok(dead)
         })
         .await
@@ -150,21 +246,24 @@ impl QueueStore for SqliteStore {
         queue_id: QueueId,
         now: Timestamp,
     ) -> Result<Option<Timestamp>> {
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT MIN(visible_at) FROM messages WHERE queue_id = ?1 AND state < 3 AND visible_at > ?2")
-                .and_then(|mut stmt| stmt.query_row(params![queue_id, now.0], |row| row.get::<_, Option<i64>>(0)))
-                .map(|at| at.map(Timestamp))
-                .map_err(|e| backend("find the next visible message", e))
+        self.write(move |_, index| {
+            Ok(index
+                .queue(queue_id)
+                .and_then(|queue| queue.next_visible_after(now.0))
+                .map(Timestamp))
         })
         .await
     }
 
     async fn peek(&self, queue_id: QueueId, n_max: u32) -> Result<Vec<StoredMessage>> {
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE queue_id = ?1 AND state < 3 ORDER BY visible_at, seq LIMIT ?2"
-            );
-            query_messages(conn, &sql, params![queue_id, n_max], "peek messages")
+        self.write(move |conn, index| {
+            let seqs = index
+                .queue(queue_id)
+                .map(|queue| queue.first(n_max as usize))
+                .unwrap_or_default();
+            seqs.into_iter()
+                .map(|seq| message_by_seq(conn, seq))
+                .collect()
         })
         .await
     }
@@ -175,8 +274,22 @@ impl QueueStore for SqliteStore {
         queue_name: String,
         now: Timestamp,
     ) -> Result<QueueCounts> {
-        self.read(move |conn| count_messages(conn, queue_id, &queue_name, now))
-            .await
+        self.write(move |conn, index| {
+            let (ready, in_flight, scheduled, oldest) = index
+                .queue(queue_id)
+                .map(|queue| queue.counts(now.0))
+                .unwrap_or_default();
+            let (dead_lettered, parked) = count_dead(conn, queue_id, &queue_name)?;
+            Ok(QueueCounts {
+                ready,
+                in_flight,
+                scheduled,
+                dead_lettered,
+                parked,
+                oldest_enqueued_at: oldest.map(Timestamp),
+            })
+        })
+        .await
     }
 
     async fn dead_letters(&self, query: DeadLetterQuery) -> Result<Vec<StoredMessage>> {
@@ -220,17 +333,33 @@ impl QueueStore for SqliteStore {
         action: &'static str,
         now: Timestamp,
     ) -> Result<Vec<MessageId>> {
-        self.write_atomic(move |conn| redrive(conn, &query, to, &to_name, action, now))
-            .await
+        self.write_atomic(move |conn, index| {
+            let (ids, moves) = redrive(conn, &query, to, &to_name, action, now)?;
+            apply(index, moves);
+            Ok(ids)
+        })
+        .await
     }
 
     async fn purge_dead_letters(&self, query: DeadLetterQuery) -> Result<u64> {
-        self.write(move |conn| {
+        self.write(move |conn, index| {
             let (filter, args) = dead_letter_filter(&query);
-            let sql = format!("DELETE FROM messages WHERE {filter}");
-            conn.execute(&sql, rusqlite::params_from_iter(args))
-                .map(|n| n as u64)
-                .map_err(|e| backend("purge dead letters", e))
+            let sql = format!("DELETE FROM messages WHERE {filter} RETURNING queue_id, seq");
+            let removed = conn
+                .prepare(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_map(rusqlite::params_from_iter(args), |row| {
+                        Ok(IndexMove::Remove {
+                            queue_id: row.get(0)?,
+                            seq: row.get(1)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| backend("purge dead letters", e))?;
+            let n = removed.len() as u64;
+            apply(index, removed);
+            Ok(n)
         })
         .await
     }
@@ -238,7 +367,7 @@ impl QueueStore for SqliteStore {
     async fn maintain(&self, now: Timestamp) -> Result<MaintenanceReport> {
         let in_file = self.options().path.is_some();
         let dedup_keys_removed = self
-            .write(move |conn| {
+            .write(move |conn, _| {
                 conn.execute("DELETE FROM dedup WHERE expires_at <= ?1", [now.0])
                     .map(|n| n as u64)
                     .map_err(|e| backend("forget expired dedup keys", e))
@@ -251,10 +380,10 @@ impl QueueStore for SqliteStore {
             });
         }
         // Vacuuming and checkpointing cannot run inside the batch
-        // transaction; the writer runs this job in one that is otherwise
-        // empty, so commit it first and reopen afterwards.
+        // transaction: this job commits what the batch did so far, does its
+        // work outside any transaction, and opens the next one.
         let pages_freed = self
-            .write(|conn| {
+            .write(|conn, _| {
                 let free: i64 = conn
                     .query_row("PRAGMA freelist_count", [], |row| row.get(0))
                     .map_err(|e| backend("read the free list", e))?;
@@ -276,51 +405,9 @@ impl QueueStore for SqliteStore {
     }
 }
 
-/// Returns free pages to the file system and truncates the WAL. Both
-/// pragmas report progress as rows and do their work only while stepped, so
-/// every row is read.
-fn vacuum_and_checkpoint(conn: &Connection) -> Result<()> {
-    for pragma in [
-        "PRAGMA incremental_vacuum",
-        "PRAGMA wal_checkpoint(TRUNCATE)",
-    ] {
-        let mut stmt = conn
-            .prepare(pragma)
-            .map_err(|e| backend("vacuum and checkpoint", e))?;
-        let mut rows = stmt
-            .query([])
-            .map_err(|e| backend("vacuum and checkpoint", e))?;
-        while rows
-            .next()
-            .map_err(|e| backend("vacuum and checkpoint", e))?
-            .is_some()
-        {}
-    }
-    Ok(())
-}
-
-fn file_size(conn: &Connection) -> Result<u64> {
-    let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |row| row.get(0))
-        .map_err(|e| backend("read the size", e))?;
-    let page_size: i64 = conn
-        .query_row("PRAGMA page_size", [], |row| row.get(0))
-        .map_err(|e| backend("read the size", e))?;
-    let path: String = conn
-        .query_row(
-            "SELECT file FROM pragma_database_list WHERE name = 'main'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(|e| backend("read the path", e))?;
-    let wal = std::fs::metadata(format!("{path}-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    Ok((pages * page_size) as u64 + wal)
-}
-
 fn insert_messages(
     conn: &Connection,
+    index: &mut Index,
     queue_id: QueueId,
     messages: Vec<NewMessage>,
     policy: &InsertPolicy,
@@ -329,7 +416,6 @@ fn insert_messages(
         inserted: Vec::with_capacity(messages.len()),
         dead_lettered: Vec::new(),
     };
-    let mut n_new = 0u64;
     let mut to_store = Vec::with_capacity(messages.len());
     for message in messages {
         if let Some(key) = &message.idempotency_key
@@ -345,11 +431,19 @@ fn insert_messages(
             id: message.id,
             duplicate: false,
         });
-        n_new += 1;
         to_store.push(message);
     }
+    let mut moves = Vec::with_capacity(to_store.len());
     if let Some(length_max) = policy.length_max {
-        make_room(conn, queue_id, length_max, n_new, policy, &mut result)?;
+        moves.extend(make_room(
+            conn,
+            index,
+            queue_id,
+            length_max,
+            to_store.len() as u64,
+            policy,
+            &mut result,
+        )?);
     }
     let mut stmt = conn
         .prepare_cached(
@@ -358,8 +452,6 @@ fn insert_messages(
         )
         .map_err(|e| backend("insert a message", e))?;
     for message in &to_store {
-        let envelope = serde_json::to_string(&message.envelope)
-            .map_err(|e| backend("encode an envelope", e))?;
         stmt.execute(params![
             queue_id,
             message.id.0.as_bytes(),
@@ -368,89 +460,78 @@ fn insert_messages(
             message.expires_at.map(|t| t.0),
             message.payload.content_type,
             message.payload.bytes,
-            envelope,
+            message.envelope,
         ])
         .map_err(|e| backend("insert a message", e))?;
+        moves.push(IndexMove::Put {
+            queue_id,
+            seq: conn.last_insert_rowid(),
+            visible_at: message.visible_at.0,
+            state: MessageState::Ready,
+            enqueued_at: policy.now.0,
+        });
         if let Some(key) = &message.idempotency_key {
-            conn.prepare_cached("INSERT OR REPLACE INTO dedup (queue_id, key, message_id, expires_at) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![queue_id, key, message.id.0.as_bytes(), policy.dedup_until.0]))
-                .map_err(|e| backend("record an idempotency key", e))?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO dedup (queue_id, key, message_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![queue_id, key, message.id.0.as_bytes(), policy.dedup_until.0]))
+            .map_err(|e| backend("record an idempotency key", e))?;
         }
     }
+    apply(index, moves);
     Ok(result)
-}
-
-fn find_dedup(
-    conn: &Connection,
-    queue_id: QueueId,
-    key: &str,
-    now: Timestamp,
-) -> Result<Option<MessageId>> {
-    conn.prepare_cached(
-        "SELECT message_id FROM dedup WHERE queue_id = ?1 AND key = ?2 AND expires_at > ?3",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![queue_id, key, now.0], |row| read_id(row, 0))
-            .optional()
-    })
-    .map_err(|e| backend("look up an idempotency key", e))
 }
 
 /// Enforces a queue's maximum length before `n_new` messages go in.
 fn make_room(
     conn: &Connection,
+    index: &Index,
     queue_id: QueueId,
     length_max: u64,
     n_new: u64,
     policy: &InsertPolicy,
     result: &mut InsertResult,
-) -> Result<()> {
-    let n_current: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE queue_id = ?1 AND state < 3")
-        .and_then(|mut stmt| stmt.query_row([queue_id], |row| row.get(0)))
-        .map_err(|e| backend("count a queue's messages", e))?;
-    let n_over = (n_current as u64 + n_new).saturating_sub(length_max);
+) -> Result<Vec<IndexMove>> {
+    let queue = index.queue(queue_id);
+    let n_current = queue.map_or(0, |q| q.len()) as u64;
+    let n_over = (n_current + n_new).saturating_sub(length_max);
     if n_over == 0 {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let to = match policy.overflow {
         OverflowAction::Reject => return Err(StorageError::QueueFull { length_max }),
         OverflowAction::DeadLetterOldest { to } => to,
     };
-    if n_new > length_max {
-        return Err(StorageError::QueueFull { length_max });
-    }
     // Oldest first, among messages not currently leased to a consumer.
-    let oldest = conn
-        .prepare_cached("SELECT seq, id, attempts FROM messages WHERE queue_id = ?1 AND state IN (0, 2) ORDER BY seq LIMIT ?2")
-        .and_then(|mut stmt| {
-            stmt.query_map(params![queue_id, n_over as i64], |row| Ok((row.get::<_, i64>(0)?, read_id(row, 1)?, row.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<(i64, MessageId, u32)>>>()
-        })
-        .map_err(|e| backend("find the oldest messages", e))?;
-    if (oldest.len() as u64) < n_over {
+    let oldest = queue
+        .map(|q| q.oldest_unleased(n_over as usize))
+        .unwrap_or_default();
+    if n_new > length_max || (oldest.len() as u64) < n_over {
         return Err(StorageError::QueueFull { length_max });
     }
-    for (seq, id, attempts) in oldest {
+    let mut moves = Vec::new();
+    for seq in oldest {
+        let message = message_by_seq(conn, seq)?;
         let death = Death {
             reason: DeadReason::Overflow,
             to,
             error: None,
             queue_name: &policy.queue_name,
         };
-        dead_letter(conn, seq, &death, policy.now)?;
+        moves.extend(dead_letter(conn, queue_id, seq, &death, policy.now)?);
         result.dead_lettered.push(DeadLettered {
-            id,
+            id: message.id,
             reason: DeadReason::Overflow,
             to,
-            attempts,
+            attempts: message.attempts,
         });
     }
-    Ok(())
+    Ok(moves)
 }
 
 fn claim_messages(
     conn: &Connection,
+    index: &mut Index,
     queue_id: QueueId,
     n_max: u32,
     policy: &ClaimPolicy,
@@ -459,24 +540,22 @@ fn claim_messages(
         policy.lease_until > policy.now,
         "a lease must end in the future"
     );
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages
-         WHERE queue_id = ?1 AND state < 3 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3"
-    );
-    let candidates = query_messages(
-        conn,
-        &sql,
-        params![queue_id, policy.now.0, n_max],
-        "claim messages",
-    )?;
+    let candidates = index
+        .queue(queue_id)
+        .map(|q| q.visible(policy.now.0, n_max as usize))
+        .unwrap_or_default();
     let mut result = ClaimResult {
         deliveries: Vec::with_capacity(candidates.len()),
         dead_lettered: Vec::new(),
     };
-    let mut lease = conn
-        .prepare_cached("UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2 WHERE seq = ?1")
-        .map_err(|e| backend("lease a message", e))?;
-    for mut message in candidates {
+    let mut moves = Vec::with_capacity(candidates.len());
+    let mut queue_name_cache: Option<String> = None;
+    for seq in candidates {
+        let mut message = message_by_seq(conn, seq)?;
+        assert_eq!(
+            message.queue_id, queue_id,
+            "the index and the table agree on the queue"
+        );
         let reason = if message.expires_at.is_some_and(|at| at <= policy.now)
             && message.state != MessageState::Leased
         {
@@ -488,18 +567,21 @@ fn claim_messages(
             None
         };
         if let Some(reason) = reason {
-            let queue_name = queue_name(conn, queue_id)?;
+            if queue_name_cache.is_none() {
+                queue_name_cache = Some(queue_name(conn, queue_id)?);
+            }
             let error = message.last_error.clone().or_else(|| {
                 (reason == DeadReason::MaxRetries)
                     .then(|| "lease expired on the last attempt".to_owned())
             });
+            let queue_name = queue_name_cache.as_deref().unwrap_or_default();
             let death = Death {
                 reason,
                 to: policy.dead_letter_to,
                 error,
-                queue_name: &queue_name,
+                queue_name,
             };
-            dead_letter(conn, message.seq, &death, policy.now)?;
+            moves.extend(dead_letter(conn, queue_id, seq, &death, policy.now)?);
             result.dead_lettered.push(DeadLettered {
                 id: message.id,
                 reason,
@@ -508,14 +590,21 @@ fn claim_messages(
             });
             continue;
         }
-        lease
-            .execute(params![message.seq, policy.lease_until.0])
+        conn.prepare_cached("UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2 WHERE seq = ?1")
+            .and_then(|mut stmt| stmt.execute(params![seq, policy.lease_until.0]))
             .map_err(|e| backend("lease a message", e))?;
+        moves.push(IndexMove::Update {
+            queue_id,
+            seq,
+            visible_at: policy.lease_until.0,
+            state: MessageState::Leased,
+        });
         message.state = MessageState::Leased;
         message.attempts += 1;
         message.visible_at = policy.lease_until;
         result.deliveries.push(message);
     }
+    apply(index, moves);
     Ok(result)
 }
 
@@ -524,83 +613,73 @@ fn settle_message(
     lease: LeaseRef,
     settlement: Settlement,
     now: Timestamp,
-) -> Result<MessageId> {
-    const HELD: &str =
-        "seq = ?1 AND queue_id = ?2 AND attempts = ?3 AND state = 1 AND visible_at > ?4";
+) -> Result<(MessageId, Vec<IndexMove>)> {
+    let (queue_id, seq) = (lease.queue_id, lease.seq);
     let settled = match &settlement {
         Settlement::Ack => conn
-            .prepare_cached(&format!("DELETE FROM messages WHERE {HELD} RETURNING id"))
-            .and_then(|mut stmt| {
-                stmt.query_row(params![lease.seq, lease.queue_id, lease.attempt, now.0], |row| read_id(row, 0)).optional()
-            })
-            .map_err(|e| backend("ack a message", e))?,
-        Settlement::Retry { visible_at, error } => conn
-            .prepare_cached(&format!(
-                "UPDATE messages SET state = 2, visible_at = ?5, last_error = ?6 WHERE {HELD} RETURNING id"
+            .prepare_cached(concat!(
+                "DELETE FROM messages WHERE ",
+                lease_held!(),
+                " RETURNING id"
             ))
             .and_then(|mut stmt| {
-                stmt.query_row(params![lease.seq, lease.queue_id, lease.attempt, now.0, visible_at.0, error], |row| {
+                stmt.query_row(params![seq, queue_id, lease.attempt, now.0], |row| {
                     read_id(row, 0)
                 })
                 .optional()
             })
-            .map_err(|e| backend("schedule a retry", e))?,
-        Settlement::DeadLetter { reason, to, error, queue_name } => {
+            .map_err(|e| backend("ack a message", e))?
+            .map(|id| (id, vec![IndexMove::Remove { queue_id, seq }])),
+        Settlement::Retry { visible_at, error } => conn
+            .prepare_cached(concat!(
+                "UPDATE messages SET state = 2, visible_at = ?5, last_error = ?6 WHERE ",
+                lease_held!(),
+                " RETURNING id"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![seq, queue_id, lease.attempt, now.0, visible_at.0, error],
+                    |row| read_id(row, 0),
+                )
+                .optional()
+            })
+            .map_err(|e| backend("schedule a retry", e))?
+            .map(|id| {
+                let change = IndexMove::Update {
+                    queue_id,
+                    seq,
+                    visible_at: visible_at.0,
+                    state: MessageState::Scheduled,
+                };
+                (id, vec![change])
+            }),
+        Settlement::DeadLetter {
+            reason,
+            to,
+            error,
+            queue_name,
+        } => {
             let id = check_lease(conn, lease, now)?;
-            let death = Death { reason: *reason, to: *to, error: error.clone(), queue_name };
-            dead_letter(conn, lease.seq, &death, now)?;
-            Some(id)
+            let death = Death {
+                reason: *reason,
+                to: *to,
+                error: error.clone(),
+                queue_name,
+            };
+            Some((id, dead_letter(conn, queue_id, seq, &death, now)?))
         }
     };
     match settled {
-        Some(id) => Ok(id),
+        Some(settled) => Ok(settled),
         None => {
             check_lease(conn, lease, now)?;
             // check_lease found the lease valid, yet nothing changed: impossible
             // inside the single writer.
             Err(StorageError::Corrupt(format!(
-                "lease on message seq {} held but not settled",
-                lease.seq
+                "lease on message seq {seq} held but not settled"
             )))
         }
     }
-}
-
-/// Explains why a lease is no longer valid, or returns the message id if it is.
-fn check_lease(conn: &Connection, lease: LeaseRef, now: Timestamp) -> Result<MessageId> {
-    let row = conn
-        .prepare_cached(
-            "SELECT state, attempts, visible_at, id FROM messages WHERE seq = ?1 AND queue_id = ?2",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![lease.seq, lease.queue_id], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, u32>(1)?,
-                    row.get::<_, i64>(2)?,
-                    read_id(row, 3)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(|e| backend("check a lease", e))?;
-    let Some((state, attempts, visible_at, id)) = row else {
-        return Err(StorageError::StaleLease(StaleReason::Gone));
-    };
-    if attempts != lease.attempt {
-        return Err(StorageError::StaleLease(StaleReason::Superseded {
-            current_attempt: attempts,
-        }));
-    }
-    if state != MessageState::Leased.code() {
-        return Err(StorageError::StaleLease(StaleReason::NotLeased));
-    }
-    if visible_at <= now.0 {
-        return Err(StorageError::StaleLease(StaleReason::Expired {
-            at: Timestamp(visible_at),
-        }));
-    }
-    Ok(id)
 }
 
 struct Death<'a> {
@@ -610,9 +689,16 @@ struct Death<'a> {
     queue_name: &'a str,
 }
 
-/// Moves one message to its dead-letter queue (ready there, attempts reset)
-/// or parks it in place, recording why in its row and its history.
-fn dead_letter(conn: &Connection, seq: i64, death: &Death<'_>, now: Timestamp) -> Result<()> {
+/// Moves one message of `queue_id` to its dead-letter queue (ready there,
+/// attempts reset) or parks it in place, recording why in its row and its
+/// history. Returns the index changes to apply.
+fn dead_letter(
+    conn: &Connection,
+    queue_id: QueueId,
+    seq: i64,
+    death: &Death<'_>,
+    now: Timestamp,
+) -> Result<Vec<IndexMove>> {
     let (attempts, history): (u32, Option<String>) = conn
         .prepare_cached("SELECT attempts, history FROM messages WHERE seq = ?1")
         .and_then(|mut stmt| stmt.query_row([seq], |row| Ok((row.get(0)?, row.get(1)?))))
@@ -634,6 +720,8 @@ fn dead_letter(conn: &Connection, seq: i64, death: &Death<'_>, now: Timestamp) -
         Some(_) => (MessageState::Ready.code(), "?7"),
         None => (MessageState::Parked.code(), "queue_id"),
     };
+    // SQLite evaluates every right-hand side on the old row, so
+    // `dead_attempts = attempts` keeps the count before the reset.
     let sql = format!(
         "UPDATE messages SET queue_id = {queue_sql}, state = ?2, visible_at = ?3, attempts = 0, expires_at = NULL,
              dead_reason = ?4, dead_origin = ?5, dead_at = ?3, dead_attempts = attempts,
@@ -654,8 +742,20 @@ fn dead_letter(conn: &Connection, seq: i64, death: &Death<'_>, now: Timestamp) -
             ])
         })
         .map_err(|e| backend("dead-letter a message", e))?;
-    Ok(())
+    let mut moves = vec![IndexMove::Remove { queue_id, seq }];
+    if let Some(to) = death.to {
+        moves.push(IndexMove::Put {
+            queue_id: to,
+            seq,
+            visible_at: now.0,
+            state: MessageState::Ready,
+            enqueued_at: now.0,
+        });
+    }
+    Ok(moves)
 }
+
+type Redriven = (Vec<MessageId>, Vec<IndexMove>);
 
 fn redrive(
     conn: &Connection,
@@ -664,7 +764,7 @@ fn redrive(
     to_name: &str,
     action: &str,
     now: Timestamp,
-) -> Result<Vec<MessageId>> {
+) -> Result<Redriven> {
     let (filter, args) = dead_letter_filter(query);
     let sql = format!(
         "SELECT seq, id, queue_id, attempts, history FROM messages WHERE {filter} ORDER BY seq"
@@ -684,7 +784,8 @@ fn redrive(
             .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| backend("select dead letters", e))?;
-    let mut moved = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut moves = Vec::with_capacity(rows.len() * 2);
     for (seq, id, from, attempts, history) in rows {
         let entry = HistoryEntry {
             at: now,
@@ -702,9 +803,47 @@ fn redrive(
         )
         .and_then(|mut stmt| stmt.execute(params![seq, to, now.0, history]))
         .map_err(|e| backend("redrive a dead letter", e))?;
-        moved.push(id);
+        ids.push(id);
+        moves.push(IndexMove::Remove {
+            queue_id: from,
+            seq,
+        });
+        moves.push(IndexMove::Put {
+            queue_id: to,
+            seq,
+            visible_at: now.0,
+            state: MessageState::Ready,
+            enqueued_at: now.0,
+        });
     }
-    Ok(moved)
+    Ok((ids, moves))
+}
+
+fn message_by_seq(conn: &Connection, seq: i64) -> Result<StoredMessage> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE seq = ?1"
+    );
+    let mut messages = query_messages(conn, SQL, [seq], "read a message")?;
+    messages
+        .pop()
+        .ok_or_else(|| StorageError::Corrupt(format!("indexed message seq {seq} has no row")))
+}
+
+/// `(dead-lettered from this queue, parked in it)`.
+fn count_dead(conn: &Connection, queue_id: QueueId, queue_name: &str) -> Result<(u64, u64)> {
+    let dead: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE dead_origin = ?1 AND dead_reason IS NOT NULL",
+        )
+        .and_then(|mut stmt| stmt.query_row([queue_name], |row| row.get(0)))
+        .map_err(|e| backend("count dead letters", e))?;
+    let parked: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE queue_id = ?1 AND dead_reason IS NOT NULL AND state = 3")
+        .and_then(|mut stmt| stmt.query_row([queue_id], |row| row.get(0)))
+        .map_err(|e| backend("count parked messages", e))?;
+    Ok((dead as u64, parked as u64))
 }
 
 fn append_history(history: Option<&str>, entry: HistoryEntry) -> Result<String> {
@@ -721,57 +860,6 @@ fn queue_name(conn: &Connection, queue_id: QueueId) -> Result<String> {
     conn.prepare_cached("SELECT name FROM queues WHERE id = ?1")
         .and_then(|mut stmt| stmt.query_row([queue_id], |row| row.get(0)))
         .map_err(|e| backend("read a queue name", e))
-}
-
-fn count_messages(
-    conn: &Connection,
-    queue_id: QueueId,
-    queue_name: &str,
-    now: Timestamp,
-) -> Result<QueueCounts> {
-    let mut counts = QueueCounts::default();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT state, visible_at <= ?2, COUNT(*), MIN(enqueued_at) FROM messages WHERE queue_id = ?1 GROUP BY 1, 2",
-        )
-        .map_err(|e| backend("count messages", e))?;
-    let groups = stmt
-        .query_map(params![queue_id, now.0], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, bool>(1)?,
-                row.get::<_, i64>(2)? as u64,
-                row.get::<_, i64>(3)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| backend("count messages", e))?;
-    for (state, visible, n, oldest) in groups {
-        let state = MessageState::from_code(state)
-            .ok_or_else(|| StorageError::Corrupt(format!("message state {state}")))?;
-        match (state, visible) {
-            (MessageState::Parked, _) => {
-                counts.parked += n;
-                continue;
-            }
-            // An expired lease or a due retry is deliverable again.
-            (_, true) => counts.ready += n,
-            (MessageState::Leased, false) => counts.in_flight += n,
-            (_, false) => counts.scheduled += n,
-        }
-        counts.oldest_enqueued_at = Some(
-            counts
-                .oldest_enqueued_at
-                .map_or(Timestamp(oldest), |t| t.min(Timestamp(oldest))),
-        );
-    }
-    counts.dead_lettered = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE dead_origin = ?1 AND dead_reason IS NOT NULL",
-        )
-        .and_then(|mut stmt| stmt.query_row([queue_name], |row| row.get::<_, i64>(0)))
-        .map_err(|e| backend("count dead letters", e))? as u64;
-    Ok(counts)
 }
 
 fn dead_letter_filter(query: &DeadLetterQuery) -> (String, Vec<rusqlite::types::Value>) {
@@ -830,7 +918,7 @@ fn query_messages(
 /// row that does not decode (reported, not skipped).
 fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
     let state_code: i64 = row.get(3)?;
-    let envelope_text: String = row.get(10)?;
+
     let dead_reason: Option<String> = row.get(12)?;
     let history_text: Option<String> = row.get(16)?;
     let Some(state) = MessageState::from_code(state_code) else {
@@ -838,10 +926,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
             "message state {state_code}"
         ))));
     };
-    let envelope: Envelope = match serde_json::from_str(&envelope_text) {
-        Ok(envelope) => envelope,
-        Err(e) => return Ok(Err(StorageError::Corrupt(format!("message envelope: {e}")))),
-    };
+
     let history: Vec<HistoryEntry> = match history_text
         .as_deref()
         .map(serde_json::from_str)
@@ -879,7 +964,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
             content_type: row.get(8)?,
             bytes: row.get(9)?,
         },
-        envelope,
+        envelope: row.get(10)?,
         last_error: row.get(11)?,
         death,
         history,
@@ -889,4 +974,99 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
 fn read_id(row: &Row<'_>, idx: usize) -> rusqlite::Result<MessageId> {
     let bytes: [u8; 16] = row.get(idx)?;
     Ok(MessageId(Uuid::from_bytes(bytes)))
+}
+/// Returns free pages to the file system and truncates the WAL. Both
+/// pragmas report progress as rows and do their work only while stepped, so
+/// every row is read.
+fn vacuum_and_checkpoint(conn: &Connection) -> Result<()> {
+    for pragma in [
+        "PRAGMA incremental_vacuum",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+    ] {
+        let mut stmt = conn
+            .prepare(pragma)
+            .map_err(|e| backend("vacuum and checkpoint", e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| backend("vacuum and checkpoint", e))?;
+        while rows
+            .next()
+            .map_err(|e| backend("vacuum and checkpoint", e))?
+            .is_some()
+        {}
+    }
+    Ok(())
+}
+
+fn file_size(conn: &Connection) -> Result<u64> {
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |row| row.get(0))
+        .map_err(|e| backend("read the size", e))?;
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .map_err(|e| backend("read the size", e))?;
+    let path: String = conn
+        .query_row(
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| backend("read the path", e))?;
+    let wal = std::fs::metadata(format!("{path}-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    Ok((pages * page_size) as u64 + wal)
+}
+
+fn find_dedup(
+    conn: &Connection,
+    queue_id: QueueId,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<MessageId>> {
+    conn.prepare_cached(
+        "SELECT message_id FROM dedup WHERE queue_id = ?1 AND key = ?2 AND expires_at > ?3",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![queue_id, key, now.0], |row| read_id(row, 0))
+            .optional()
+    })
+    .map_err(|e| backend("look up an idempotency key", e))
+}
+
+/// Explains why a lease is no longer valid, or returns the message id if it is.
+fn check_lease(conn: &Connection, lease: LeaseRef, now: Timestamp) -> Result<MessageId> {
+    let row = conn
+        .prepare_cached(
+            "SELECT state, attempts, visible_at, id FROM messages WHERE seq = ?1 AND queue_id = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![lease.seq, lease.queue_id], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, i64>(2)?,
+                    read_id(row, 3)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| backend("check a lease", e))?;
+    let Some((state, attempts, visible_at, id)) = row else {
+        return Err(StorageError::StaleLease(StaleReason::Gone));
+    };
+    if attempts != lease.attempt {
+        return Err(StorageError::StaleLease(StaleReason::Superseded {
+            current_attempt: attempts,
+        }));
+    }
+    if state != MessageState::Leased.code() {
+        return Err(StorageError::StaleLease(StaleReason::NotLeased));
+    }
+    if visible_at <= now.0 {
+        return Err(StorageError::StaleLease(StaleReason::Expired {
+            at: Timestamp(visible_at),
+        }));
+    }
+    Ok(id)
 }

@@ -1,0 +1,140 @@
+//! Switchyard in-process, measured exactly like the peers: one producer with a
+//! window of 1024 unconfirmed sends, one push consumer (prefetch 1000) that
+//! acks every message; then one-at-a-time round trips from just before
+//! `send` to the handler holding the message.
+//!
+//! The database lives in a temporary directory under `/var/tmp` (the same
+//! disk the peers write to).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use switchyard::{Config, ConsumeOptions, Durability, Engine, Outcome, OutgoingMessage, QueueSpec};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::peers::{Measurement, micros_since};
+
+/// Most sends in flight, as for the peers' publisher confirms.
+const SEND_WINDOW: usize = 1024;
+
+/// Measures one durability mode.
+pub async fn run(
+    durability: Durability,
+    n_messages: usize,
+    n_rtt: usize,
+    payload: &[u8],
+) -> Result<Measurement> {
+    let dir = tempfile::Builder::new()
+        .prefix("switchyard-bench")
+        .tempdir_in("/var/tmp")
+        .context("temp dir")?;
+    let mut config = Config::default();
+    config.storage.data_dir = Some(dir.path().to_path_buf());
+    config.storage.durability = durability;
+    let engine = Engine::open(config).await.context("open the engine")?;
+    let elapsed = throughput(&engine, n_messages, payload).await?;
+    let stats = engine.storage_stats();
+    let rtt = round_trips(&engine, n_rtt, payload).await?;
+    engine.shutdown().await;
+    let (name, text) = match durability {
+        Durability::Fsync => (
+            "Switchyard (fsync)",
+            "in-process, SQLite WAL synchronous=FULL: fsync before every acknowledgement",
+        ),
+        Durability::Relaxed => (
+            "Switchyard (relaxed)",
+            "in-process, SQLite WAL synchronous=NORMAL: survives kill -9, not power loss",
+        ),
+    };
+    let per_commit = stats.n_jobs as f64 / stats.n_transactions.max(1) as f64;
+    let text = format!("{text}; {per_commit:.0} operations per commit");
+    Ok(Measurement::new(name, &text, n_messages, elapsed, rtt))
+}
+
+async fn throughput(engine: &Engine, n_messages: usize, payload: &[u8]) -> Result<Duration> {
+    let queues = engine.queues().clone();
+    queues.declare(QueueSpec::new("bench.throughput")).await?;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let counter = acked.clone();
+    let options = ConsumeOptions {
+        prefetch: 1000,
+        concurrency: 1000,
+        ..ConsumeOptions::default()
+    };
+    let started = Instant::now();
+    let consumer = queues
+        .consume("bench.throughput", options, move |_delivery| {
+            let counter = counter.clone();
+            let done_tx = done_tx.clone();
+            async move {
+                if counter.fetch_add(1, Ordering::Relaxed) + 1 == n_messages {
+                    let _ = done_tx.try_send(());
+                }
+                Outcome::Ack
+            }
+        })
+        .await?;
+    let window = Arc::new(Semaphore::new(SEND_WINDOW));
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..n_messages {
+        let permit = window.clone().acquire_owned().await?;
+        let queues = queues.clone();
+        let message = OutgoingMessage::bytes("application/octet-stream", payload.to_vec());
+        sends.spawn(async move {
+            let receipt = queues.send("bench.throughput", message).await;
+            drop(permit);
+            receipt
+        });
+        while let Some(done) = sends.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = sends.join_next().await {
+        done??;
+    }
+    done_rx.recv().await.context("consumer stopped early")?;
+    // Every handler has returned; unsubscribe waits for the last acks to commit.
+    consumer.unsubscribe().await?;
+    let elapsed = started.elapsed();
+    let stats = queues.stats("bench.throughput").await?;
+    if stats.ready + stats.in_flight + stats.scheduled != 0 {
+        bail!("messages left after the run: {stats:?}");
+    }
+    Ok(elapsed)
+}
+
+async fn round_trips(engine: &Engine, n_rtt: usize, payload: &[u8]) -> Result<Vec<f64>> {
+    let queues = engine.queues().clone();
+    queues.declare(QueueSpec::new("bench.rtt")).await?;
+    let (held_tx, mut held_rx) = mpsc::unbounded_channel::<Instant>();
+    let options = ConsumeOptions {
+        prefetch: 10,
+        concurrency: 10,
+        ..ConsumeOptions::default()
+    };
+    let consumer = queues
+        .consume("bench.rtt", options, move |_delivery| {
+            let _ = held_tx.send(Instant::now());
+            async { Outcome::Ack }
+        })
+        .await?;
+    let mut samples = Vec::with_capacity(n_rtt);
+    for _ in 0..n_rtt {
+        let start = Instant::now();
+        queues
+            .send(
+                "bench.rtt",
+                OutgoingMessage::bytes("application/octet-stream", payload.to_vec()),
+            )
+            .await?;
+        let sent = micros_since(start);
+        let held = held_rx.recv().await.context("consumer stopped early")?;
+        // The sample ends when both the send returned and the consumer held it.
+        samples.push(sent.max(held.duration_since(start).as_secs_f64() * 1e6));
+    }
+    consumer.unsubscribe().await?;
+    Ok(samples)
+}

@@ -1,0 +1,196 @@
+//! The writer's in-memory index of deliverable messages.
+//!
+//! SQLite is opened by one process and written by one thread, so the writer
+//! can keep the delivery order of every queue in memory instead of in a
+//! B-tree index on disk: a send, a lease and an ack then each touch one row
+//! and no index pages, which is where most of the WAL traffic went. The
+//! index is rebuilt from the table when the store opens, and again whenever
+//! a commit fails, so it never disagrees with what is on disk.
+//!
+//! Entries are keyed by `(visible_at, seq)`: ready and scheduled messages by
+//! when they become deliverable, leased ones by when their lease ends (an
+//! expired lease is simply visible again). Parked dead letters are not here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::Connection;
+
+use crate::storage::sqlite::backend;
+use crate::storage::{MessageState, QueueId, Result};
+
+/// Every queue's deliverable messages.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    queues: HashMap<QueueId, QueueIndex>,
+}
+
+/// What the index keeps of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub(super) state: MessageState,
+    pub(super) enqueued_at: i64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct QueueIndex {
+    /// `(visible_at, seq)` -> state and enqueue time, in delivery order.
+    by_visibility: BTreeMap<(i64, i64), Entry>,
+    /// `seq` -> `visible_at`, to find an entry from a lease or a row.
+    visible_at: HashMap<i64, i64>,
+}
+
+impl Index {
+    /// Reads the index from the table.
+    pub(super) fn load(conn: &Connection) -> Result<Index> {
+        let mut index = Index::default();
+        let mut stmt = conn
+            .prepare("SELECT id FROM queues")
+            .map_err(|e| backend("load queues", e))?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, QueueId>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| backend("load queues", e))?;
+        for id in ids {
+            index.queues.insert(id, QueueIndex::default());
+        }
+        let mut stmt = conn
+            .prepare("SELECT queue_id, seq, visible_at, state, enqueued_at FROM messages WHERE state < 3")
+            .map_err(|e| backend("load the message index", e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| backend("load the message index", e))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| backend("load the message index", e))?
+        {
+            let read =
+                |row: &rusqlite::Row<'_>| -> rusqlite::Result<(QueueId, i64, i64, i64, i64)> {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                };
+            let (queue_id, seq, visible_at, state, enqueued_at) =
+                read(row).map_err(|e| backend("load the message index", e))?;
+            let state = MessageState::from_code(state).ok_or_else(|| {
+                crate::storage::StorageError::Corrupt(format!("message state {state}"))
+            })?;
+            index
+                .queue_mut(queue_id)
+                .insert(seq, visible_at, Entry { state, enqueued_at });
+        }
+        Ok(index)
+    }
+
+    pub(super) fn queue(&self, queue_id: QueueId) -> Option<&QueueIndex> {
+        self.queues.get(&queue_id)
+    }
+
+    pub(super) fn queue_mut(&mut self, queue_id: QueueId) -> &mut QueueIndex {
+        self.queues.entry(queue_id).or_default()
+    }
+
+    pub(super) fn remove_queue(&mut self, queue_id: QueueId) {
+        self.queues.remove(&queue_id);
+    }
+
+    /// Removes a message wherever it is.
+    pub(super) fn remove(&mut self, queue_id: QueueId, seq: i64) {
+        if let Some(queue) = self.queues.get_mut(&queue_id) {
+            queue.remove(seq);
+        }
+    }
+}
+
+impl QueueIndex {
+    pub(super) fn insert(&mut self, seq: i64, visible_at: i64, entry: Entry) {
+        assert!(
+            entry.state != MessageState::Parked,
+            "parked messages are not indexed"
+        );
+        if let Some(old) = self.visible_at.insert(seq, visible_at) {
+            self.by_visibility.remove(&(old, seq));
+        }
+        self.by_visibility.insert((visible_at, seq), entry);
+    }
+
+    /// Moves a message to a new visibility and state, keeping its enqueue time.
+    pub(super) fn update(&mut self, seq: i64, visible_at: i64, state: MessageState) {
+        let Some(old) = self.visible_at.get(&seq).copied() else {
+            return;
+        };
+        if let Some(entry) = self.by_visibility.remove(&(old, seq)) {
+            self.visible_at.insert(seq, visible_at);
+            self.by_visibility
+                .insert((visible_at, seq), Entry { state, ..entry });
+        }
+    }
+
+    pub(super) fn remove(&mut self, seq: i64) {
+        if let Some(old) = self.visible_at.remove(&seq) {
+            self.by_visibility.remove(&(old, seq));
+        }
+    }
+
+    /// Up to `n_max` messages visible at `now`, in delivery order.
+    pub(super) fn visible(&self, now: i64, n_max: usize) -> Vec<i64> {
+        self.by_visibility
+            .range(..=(now, i64::MAX))
+            .take(n_max)
+            .map(|(&(_, seq), _)| seq)
+            .collect()
+    }
+
+    /// Up to `n_max` messages in delivery order, whatever their visibility.
+    pub(super) fn first(&self, n_max: usize) -> Vec<i64> {
+        self.by_visibility
+            .keys()
+            .take(n_max)
+            .map(|&(_, seq)| seq)
+            .collect()
+    }
+
+    /// The oldest `n_max` messages not leased to a consumer.
+    pub(super) fn oldest_unleased(&self, n_max: usize) -> Vec<i64> {
+        let mut seqs: Vec<i64> = self
+            .by_visibility
+            .iter()
+            .filter(|(_, entry)| entry.state != MessageState::Leased)
+            .map(|(&(_, seq), _)| seq)
+            .collect();
+        seqs.sort_unstable();
+        seqs.truncate(n_max);
+        seqs
+    }
+
+    /// Earliest visibility strictly after `now`.
+    pub(super) fn next_visible_after(&self, now: i64) -> Option<i64> {
+        self.by_visibility
+            .range((now + 1, i64::MIN)..)
+            .next()
+            .map(|(&(at, _), _)| at)
+    }
+
+    /// Messages in the queue (parked ones excluded).
+    pub(super) fn len(&self) -> usize {
+        self.visible_at.len()
+    }
+
+    /// `(ready, in_flight, scheduled, oldest enqueue time)` at `now`.
+    pub(super) fn counts(&self, now: i64) -> (u64, u64, u64, Option<i64>) {
+        let (mut ready, mut in_flight, mut scheduled, mut oldest) = (0, 0, 0, None::<i64>);
+        for (&(visible_at, _), entry) in &self.by_visibility {
+            match (entry.state, visible_at <= now) {
+                // An expired lease or a due retry is deliverable again.
+                (_, true) => ready += 1,
+                (MessageState::Leased, false) => in_flight += 1,
+                (_, false) => scheduled += 1,
+            }
+            oldest = Some(oldest.map_or(entry.enqueued_at, |t| t.min(entry.enqueued_at)));
+        }
+        (ready, in_flight, scheduled, oldest)
+    }
+}
