@@ -76,7 +76,9 @@ impl MessageState {
 }
 
 /// Why a message was dead-lettered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeadReason {
     /// A consumer rejected it.
