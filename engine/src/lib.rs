@@ -26,12 +26,14 @@
 //! - [`feed`]: the live stream of message state changes.
 //! - [`storage`]: the storage seam and its SQLite backend.
 //! - [`clock`]: injected time.
+//! - [`demo`]: the order-processing demo workload.
 //! - `cli`: the `switchyard` binary's commands (not part of the library API).
 
 #[doc(hidden)]
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod envelope;
 pub mod error;

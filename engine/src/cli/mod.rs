@@ -1,4 +1,83 @@
-//! cli placeholder
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `switchyard` command line: parses arguments, builds a [`Config`], and
+//! runs a command. The only part of the crate that reads the environment and
+//! arguments, and the only one that uses `anyhow`.
+//!
+//! Errors print like ripgrep's: the whole chain on one line, exit code 2.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Durability};
+
+/// Switchyard: durable queues, events, topics and sagas in one engine.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the order-processing demo on an embedded database and print live
+    /// queue statistics.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Directory of the database (created if missing).
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "switchyard-data")]
+    data_dir: PathBuf,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration_s: Option<u64>,
+    /// Milliseconds between new orders.
+    #[arg(long, default_value_t = 100)]
+    order_interval_ms: u64,
+    /// Acknowledge commits before they are fsynced (survives a crash of the
+    /// process, not of the machine).
+    #[arg(long)]
+    relaxed: bool,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result = match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::run(config(&args), args.duration_s, args.order_interval_ms)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn config(args: &DemoArgs) -> Config {
+    let mut config = Config::default();
+    config.storage.data_dir = Some(args.data_dir.clone());
+    if args.relaxed {
+        config.storage.durability = Durability::Relaxed;
+    }
+    config
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("switchyard: {error:#}");
+    ExitCode::from(2)
 }
