@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use switchyard::{Config, Engine, OutgoingMessage, Outcome, QueueSpec, ReceiveOptions};
+use switchyard::{Config, Engine, Outcome, OutgoingMessage, QueueSpec, ReceiveOptions};
 
 const PAYLOAD_BYTES: usize = 256;
 
@@ -15,7 +15,11 @@ fn open(runtime: &tokio::runtime::Runtime, dir: &tempfile::TempDir) -> Engine {
         let mut config = Config::default();
         config.storage.data_dir = Some(dir.path().to_path_buf());
         let engine = Engine::open(config).await.expect("open engine");
-        engine.queues().declare(QueueSpec::new("bench")).await.expect("declare");
+        engine
+            .queues()
+            .declare(QueueSpec::new("bench"))
+            .await
+            .expect("declare");
         engine
     })
 }
@@ -31,8 +35,23 @@ fn round_trip(c: &mut Criterion) {
     group.bench_function("send_receive_ack_1x256B_fsync", |b| {
         b.to_async(&runtime).iter(|| async {
             let queues = engine.queues();
-            queues.send("bench", OutgoingMessage::bytes("application/octet-stream", payload.clone())).await.unwrap();
-            let delivery = queues.receive("bench", ReceiveOptions { n_max: 1, ..Default::default() }).await.unwrap();
+            queues
+                .send(
+                    "bench",
+                    OutgoingMessage::bytes("application/octet-stream", payload.clone()),
+                )
+                .await
+                .unwrap();
+            let delivery = queues
+                .receive(
+                    "bench",
+                    ReceiveOptions {
+                        n_max: 1,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
             queues.ack(&delivery[0].lease).await.unwrap();
         })
     });
@@ -40,10 +59,24 @@ fn round_trip(c: &mut Criterion) {
     group.bench_function("send_receive_ack_100x256B_batched_fsync", |b| {
         b.to_async(&runtime).iter(|| async {
             let queues = engine.queues();
-            let batch = (0..100).map(|_| OutgoingMessage::bytes("application/octet-stream", payload.clone())).collect();
+            let batch = (0..100)
+                .map(|_| OutgoingMessage::bytes("application/octet-stream", payload.clone()))
+                .collect();
             queues.send_batch("bench", batch).await.unwrap();
-            let deliveries = queues.receive("bench", ReceiveOptions { n_max: 100, ..Default::default() }).await.unwrap();
-            let outcomes = deliveries.into_iter().map(|d| (d.lease, Outcome::Ack)).collect();
+            let deliveries = queues
+                .receive(
+                    "bench",
+                    ReceiveOptions {
+                        n_max: 100,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let outcomes = deliveries
+                .into_iter()
+                .map(|d| (d.lease, Outcome::Ack))
+                .collect();
             for result in queues.settle_all(outcomes).await {
                 result.unwrap();
             }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Engine;
 use crate::envelope::OutgoingMessage;
-use crate::queue::{Backoff, ConsumeOptions, Consumer, Delivery, Outcome, QueueError, QueueSpec, Queues};
+use crate::queue::{
+    Backoff, ConsumeOptions, Consumer, Delivery, Outcome, QueueError, QueueSpec, Queues,
+};
 
 /// The queues the demo declares, in flow order.
 pub const QUEUES: [&str; 3] = ["orders", "payments", "shipping"];
@@ -60,20 +62,40 @@ pub struct Demo {
 /// `order_interval` paces new orders.
 pub async fn start(engine: &Engine, order_interval: Duration) -> Result<Demo, QueueError> {
     let queues = engine.queues();
-    let backoff = Backoff { initial_ms: 500, multiplier: 2.0, max_ms: 5000, jitter: 0.2 };
+    let backoff = Backoff {
+        initial_ms: 500,
+        multiplier: 2.0,
+        max_ms: 5000,
+        jitter: 0.2,
+    };
     for queue in QUEUES {
-        let spec = QueueSpec::new(queue).dead_letter_queue(format!("{queue}.dlq")).max_retries(3).retry_backoff(backoff);
+        let spec = QueueSpec::new(queue)
+            .dead_letter_queue(format!("{queue}.dlq"))
+            .max_retries(3)
+            .retry_backoff(backoff);
         queues.declare(spec).await?;
     }
-    let options = || ConsumeOptions { prefetch: 20, concurrency: 8, ..ConsumeOptions::default() };
+    let options = || ConsumeOptions {
+        prefetch: 20,
+        concurrency: 8,
+        ..ConsumeOptions::default()
+    };
     let consumers = vec![
-        queues.consume("orders", options(), inventory(queues.clone())).await?,
-        queues.consume("payments", options(), payment(queues.clone())).await?,
+        queues
+            .consume("orders", options(), inventory(queues.clone()))
+            .await?,
+        queues
+            .consume("payments", options(), payment(queues.clone()))
+            .await?,
         queues.consume("shipping", options(), shipping).await?,
     ];
     let n_orders = Arc::new(AtomicU64::new(0));
     let producer = tokio::spawn(produce(queues.clone(), order_interval, n_orders.clone()));
-    Ok(Demo { consumers, producer, n_orders })
+    Ok(Demo {
+        consumers,
+        producer,
+        n_orders,
+    })
 }
 
 impl Demo {
@@ -108,7 +130,9 @@ pub fn order(n: u64) -> Order {
 async fn produce(queues: Queues, interval: Duration, n_orders: Arc<AtomicU64>) {
     for n in 0u64.. {
         let order = order(n);
-        let message = OutgoingMessage::json(&order).source("shop").idempotency_key(format!("order-{}", order.order_id));
+        let message = OutgoingMessage::json(&order)
+            .source("shop")
+            .idempotency_key(format!("order-{}", order.order_id));
         if let Err(e) = queues.send("orders", message).await {
             tracing::warn!(cause = %e, "demo producer could not send an order");
         }
@@ -128,15 +152,25 @@ async fn forward(queues: &Queues, delivery: &Delivery, to: &str, source: &str) -
     .causation_id(delivery.message.id.to_string());
     match queues.send(to, message).await {
         Ok(_) => Outcome::Ack,
-        Err(e) => Outcome::Nack { error: format!("could not forward to {to}: {e}") },
+        Err(e) => Outcome::Nack {
+            error: format!("could not forward to {to}: {e}"),
+        },
     }
 }
 
 fn parse(delivery: &Delivery) -> Result<Order, Outcome> {
-    delivery.message.payload.to_json::<Order>().map_err(|e| Outcome::Reject { error: format!("not an order: {e}") })
+    delivery
+        .message
+        .payload
+        .to_json::<Order>()
+        .map_err(|e| Outcome::Reject {
+            error: format!("not an order: {e}"),
+        })
 }
 
-fn inventory(queues: Queues) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
+fn inventory(
+    queues: Queues,
+) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
     move |delivery| {
         let queues = queues.clone();
         Box::pin(async move {
@@ -146,10 +180,14 @@ fn inventory(queues: Queues) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Futur
             };
             match order.trouble {
                 Some(Trouble::Poison) => {
-                    return Outcome::Nack { error: format!("order {}: line items do not parse", order.order_id) };
+                    return Outcome::Nack {
+                        error: format!("order {}: line items do not parse", order.order_id),
+                    };
                 }
                 Some(Trouble::FlakyInventory) if delivery.attempt == 1 => {
-                    return Outcome::Nack { error: "inventory service timed out after 2000 ms".to_owned() };
+                    return Outcome::Nack {
+                        error: "inventory service timed out after 2000 ms".to_owned(),
+                    };
                 }
                 _ => {}
             }
@@ -158,7 +196,9 @@ fn inventory(queues: Queues) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Futur
     }
 }
 
-fn payment(queues: Queues) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
+fn payment(
+    queues: Queues,
+) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
     move |delivery| {
         let queues = queues.clone();
         Box::pin(async move {
@@ -168,7 +208,10 @@ fn payment(queues: Queues) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<
             };
             if order.trouble == Some(Trouble::Declined) {
                 return Outcome::Reject {
-                    error: format!("card declined for {} ({} cents)", order.customer, order.amount_cents),
+                    error: format!(
+                        "card declined for {} ({} cents)",
+                        order.customer, order.amount_cents
+                    ),
                 };
             }
             forward(&queues, &delivery, "shipping", "payment").await

@@ -35,13 +35,23 @@ impl Ledger {
                 self.sent.insert((*id).to_owned());
             }
             ["recv", id, attempt, redelivered] => {
-                assert!(!self.acked.contains(*id), "message {id} delivered again after its ack was acknowledged");
+                assert!(
+                    !self.acked.contains(*id),
+                    "message {id} delivered again after its ack was acknowledged"
+                );
                 let attempt: u32 = attempt.parse().expect("attempt");
                 let redelivered: bool = redelivered.parse().expect("redelivered");
-                assert_eq!(redelivered, attempt > 1, "message {id}: attempt {attempt} marked redelivered={redelivered}");
+                assert_eq!(
+                    redelivered,
+                    attempt > 1,
+                    "message {id}: attempt {attempt} marked redelivered={redelivered}"
+                );
                 let seen = self.deliveries.entry((*id).to_owned()).or_default();
                 if let Some((last, _)) = seen.last() {
-                    assert!(attempt > *last, "message {id}: attempt {attempt} after attempt {last} was not counted");
+                    assert!(
+                        attempt > *last,
+                        "message {id}: attempt {attempt} after attempt {last} was not counted"
+                    );
                 }
                 seen.push((attempt, redelivered));
             }
@@ -56,7 +66,12 @@ impl Ledger {
 
 fn spawn(dir: &std::path::Path, mode: &str, durability: &str, run: u32) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchyard-crash-worker"))
-        .args([dir.to_str().expect("utf-8 path"), mode, durability, &run.to_string()])
+        .args([
+            dir.to_str().expect("utf-8 path"),
+            mode,
+            durability,
+            &run.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -78,7 +93,10 @@ fn run_and_kill(ledger: &mut Ledger, mut child: Child, work: Duration) {
     });
     let collected: Vec<String> = lines.map_while(Result::ok).collect();
     let status = killer.join().expect("killer thread");
-    assert!(!status.success(), "the worker must die by the signal, not exit");
+    assert!(
+        !status.success(),
+        "the worker must die by the signal, not exit"
+    );
     // The kill can cut the last line short (`lines` still yields it).
     let n = collected.len();
     for (i, line) in collected.iter().enumerate() {
@@ -93,7 +111,9 @@ fn line_is_complete(line: &str) -> bool {
     let words = line.split(' ').count();
     (line.starts_with("sent ") && words == 2 && line.len() == 41)
         || (line.starts_with("acked ") && line.len() == 42)
-        || (line.starts_with("recv ") && words == 4 && (line.ends_with(" true") || line.ends_with(" false")))
+        || (line.starts_with("recv ")
+            && words == 4
+            && (line.ends_with(" true") || line.ends_with(" false")))
 }
 
 #[test]
@@ -113,17 +133,40 @@ fn acknowledged_work_survives_repeated_kill_9() {
     }
     let mut drain = spawn(dir.path(), "drain", "fsync", N_CYCLES);
     let stdout = drain.stdout.take().expect("piped stdout");
-    let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
-    assert!(drain.wait().expect("drain exits").success(), "drain run failed");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(
+        drain.wait().expect("drain exits").success(),
+        "drain run failed"
+    );
     assert_eq!(lines.last().map(String::as_str), Some("drained"));
     for line in &lines {
         ledger.record(line);
     }
 
-    assert!(ledger.sent.len() > 500, "too little load to mean anything: {} sends", ledger.sent.len());
-    let lost: Vec<&String> = ledger.sent.iter().filter(|id| !ledger.deliveries.contains_key(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged sends never delivered, e.g. {:?}", lost.len(), lost.first());
-    let n_redelivered = ledger.deliveries.values().filter(|d| d.iter().any(|(_, r)| *r)).count();
+    assert!(
+        ledger.sent.len() > 500,
+        "too little load to mean anything: {} sends",
+        ledger.sent.len()
+    );
+    let lost: Vec<&String> = ledger
+        .sent
+        .iter()
+        .filter(|id| !ledger.deliveries.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged sends never delivered, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    let n_redelivered = ledger
+        .deliveries
+        .values()
+        .filter(|d| d.iter().any(|(_, r)| *r))
+        .count();
     eprintln!(
         "crash test: {N_CYCLES} kills, {} sends acknowledged, {} acks acknowledged, {} messages redelivered, {} lines, {:?}",
         ledger.sent.len(),
@@ -132,5 +175,8 @@ fn acknowledged_work_survives_repeated_kill_9() {
         ledger.n_lines,
         started.elapsed()
     );
-    assert!(n_redelivered > 0, "no kill landed between a delivery and its ack: the test did not exercise redelivery");
+    assert!(
+        n_redelivered > 0,
+        "no kill landed between a delivery and its ack: the test did not exercise redelivery"
+    );
 }

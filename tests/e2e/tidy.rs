@@ -14,7 +14,9 @@ fn rust_files(dir: &Path) -> Vec<SourceFile> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        for entry in
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        {
             let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 stack.push(path);
@@ -30,17 +32,27 @@ fn rust_files(dir: &Path) -> Vec<SourceFile> {
 
 fn all_crates() -> Vec<SourceFile> {
     let root = repo_root();
-    ["engine/src", "engine/benches", "tests", "bench/src", "src-tauri/src"]
-        .iter()
-        .flat_map(|dir| rust_files(&root.join(dir)))
-        .collect()
+    [
+        "engine/src",
+        "engine/benches",
+        "tests",
+        "bench/src",
+        "src-tauri/src",
+    ]
+    .iter()
+    .flat_map(|dir| rust_files(&root.join(dir)))
+    .collect()
 }
 
 #[test]
 fn every_module_says_what_it_owns() {
     // Goal: each file opens with a `//!` doc saying what it is for.
     for file in all_crates() {
-        assert!(file.text.starts_with("//!"), "{}: start the file with a `//!` module doc", file.path.display());
+        assert!(
+            file.text.starts_with("//!"),
+            "{}: start the file with a `//!` module doc",
+            file.path.display()
+        );
     }
 }
 
@@ -49,8 +61,19 @@ fn domain_modules_do_not_reach_outward() {
     // Goal: queue logic never names the HTTP layer, the CLI or a database driver.
     let root = repo_root();
     for file in rust_files(&root.join("engine/src/queue")) {
-        for banned in ["crate::http", "crate::cli", "axum::", "clap::", "rusqlite::", "tokio_postgres::"] {
-            assert!(!file.text.contains(banned), "{}: must not use `{banned}`", file.path.display());
+        for banned in [
+            "crate::http",
+            "crate::cli",
+            "axum::",
+            "clap::",
+            "rusqlite::",
+            "tokio_postgres::",
+        ] {
+            assert!(
+                !file.text.contains(banned),
+                "{}: must not use `{banned}`",
+                file.path.display()
+            );
         }
     }
 }
@@ -63,7 +86,11 @@ fn only_the_sqlite_backend_names_rusqlite() {
         if file.path.starts_with(&backend) {
             continue;
         }
-        assert!(!file.text.contains("rusqlite::"), "{}: only storage/sqlite may use rusqlite", file.path.display());
+        assert!(
+            !file.text.contains("rusqlite::"),
+            "{}: only storage/sqlite may use rusqlite",
+            file.path.display()
+        );
     }
 }
 
@@ -73,8 +100,16 @@ fn no_test_is_skipped_or_expected_to_panic() {
     let ignore = ["#[", "ignore]"].concat();
     let should_panic = ["#[", "should_panic"].concat();
     for file in all_crates() {
-        assert!(!file.text.contains(&ignore), "{}: no ignored tests", file.path.display());
-        assert!(!file.text.contains(&should_panic), "{}: no should_panic tests", file.path.display());
+        assert!(
+            !file.text.contains(&ignore),
+            "{}: no ignored tests",
+            file.path.display()
+        );
+        assert!(
+            !file.text.contains(&should_panic),
+            "{}: no should_panic tests",
+            file.path.display()
+        );
     }
 }
 
@@ -89,7 +124,11 @@ fn the_library_never_reads_the_environment() {
             continue;
         }
         for banned in ["std::env::var", "env::args", "std::env::args"] {
-            assert!(!file.text.contains(banned), "{}: the library must not use `{banned}`", file.path.display());
+            assert!(
+                !file.text.contains(banned),
+                "{}: the library must not use `{banned}`",
+                file.path.display()
+            );
         }
     }
 }

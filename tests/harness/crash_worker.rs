@@ -26,9 +26,18 @@ fn main() -> ExitCode {
         eprintln!("usage: switchyard-crash-worker DATA_DIR load|drain fsync|relaxed RUN");
         return ExitCode::from(2);
     };
-    let durability = if durability == "relaxed" { Durability::Relaxed } else { Durability::Fsync };
+    let durability = if durability == "relaxed" {
+        Durability::Relaxed
+    } else {
+        Durability::Fsync
+    };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(work(PathBuf::from(dir), mode == "drain", durability, run.clone())) {
+    match runtime.block_on(work(
+        PathBuf::from(dir),
+        mode == "drain",
+        durability,
+        run.clone(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crash worker: {e}");
@@ -45,12 +54,20 @@ fn report(out: &Out, line: String) {
     let _ = out.flush();
 }
 
-async fn work(dir: PathBuf, drain: bool, durability: Durability, run: String) -> Result<(), Box<dyn std::error::Error>> {
+async fn work(
+    dir: PathBuf,
+    drain: bool,
+    durability: Durability,
+    run: String,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.storage.data_dir = Some(dir);
     config.storage.durability = durability;
     let engine = Engine::open(config).await?;
-    engine.queues().declare(QueueSpec::new(QUEUE).max_retries(100_000)).await?;
+    engine
+        .queues()
+        .declare(QueueSpec::new(QUEUE).max_retries(100_000))
+        .await?;
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
     report(&out, "ready".to_owned());
     if drain {
@@ -64,7 +81,11 @@ async fn work(dir: PathBuf, drain: bool, durability: Durability, run: String) ->
         tokio::spawn(async move {
             for i in 0u64.. {
                 let body = format!("{run}-{producer}-{i}");
-                match engine.queues().send(QUEUE, OutgoingMessage::json(&body)).await {
+                match engine
+                    .queues()
+                    .send(QUEUE, OutgoingMessage::json(&body))
+                    .await
+                {
                     Ok(receipt) => report(&out, format!("sent {}", receipt.id)),
                     Err(e) => report(&out, format!("error send {e}")),
                 }
@@ -77,10 +98,18 @@ async fn work(dir: PathBuf, drain: bool, durability: Durability, run: String) ->
 
 /// Receives, reports and acks until killed (load) or until the queue is
 /// empty (drain).
-async fn consume(engine: &Engine, out: &Out, drain: bool) -> Result<(), Box<dyn std::error::Error>> {
+async fn consume(
+    engine: &Engine,
+    out: &Out,
+    drain: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let queues = engine.queues();
     loop {
-        let options = ReceiveOptions { n_max: 16, lease_ms: Some(LEASE_MS), owner: None };
+        let options = ReceiveOptions {
+            n_max: 16,
+            lease_ms: Some(LEASE_MS),
+            owner: None,
+        };
         let deliveries = queues.receive(QUEUE, options).await?;
         if deliveries.is_empty() {
             let stats = queues.stats(QUEUE).await?;
@@ -93,7 +122,10 @@ async fn consume(engine: &Engine, out: &Out, drain: bool) -> Result<(), Box<dyn 
         }
         for delivery in deliveries {
             let id = delivery.message.id;
-            report(out, format!("recv {id} {} {}", delivery.attempt, delivery.redelivered));
+            report(
+                out,
+                format!("recv {id} {} {}", delivery.attempt, delivery.redelivered),
+            );
             queues.ack(&delivery.lease).await?;
             report(out, format!("acked {id}"));
         }

@@ -54,7 +54,11 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let result = match cli.command {
-        Command::Demo(args) => runtime.block_on(demo::run(config(&args), args.duration_s, args.order_interval_ms)),
+        Command::Demo(args) => runtime.block_on(demo::run(
+            config(&args),
+            args.duration_s,
+            args.order_interval_ms,
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,7 +78,10 @@ fn config(args: &DemoArgs) -> Config {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {

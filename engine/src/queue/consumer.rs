@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::queue::{Delivery, LeaseToken, QueueEntry, QueueError, Queues, check_owner};
-use crate::storage::QueueStore;
+use crate::queue::{
+    Delivery, LeaseToken, QueueEntry, QueueError, Queues, check_owner, storage_error,
+};
+use crate::storage::{ClaimOrWait, ClaimResult, QueueStore, StorageError};
 
 /// How a handler ends a delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,32 +184,27 @@ impl Run {
                 permit = self.slots.clone().acquire_owned() => permit.expect("slots never close"),
                 _ = stop.changed() => break,
             };
-            let wake = self.entry.wake.notified();
-            tokio::pin!(wake);
-            wake.as_mut().enable();
             let n_free = self.slots.available_permits() as u32 + 1;
-            let deliveries = match self.queues.claim(&self.entry, n_free, self.lease_ms).await {
-                Ok(deliveries) => deliveries,
+            let (deliveries, stopping) = self.next_deliveries(n_free, &mut stop).await;
+            match deliveries {
+                Ok(deliveries) if !deliveries.is_empty() => {
+                    self.dispatch(deliveries, first, &settle_tx)
+                }
+                Ok(_) => drop(first),
                 Err(e) => {
                     tracing::error!(queue = %self.entry.name, cause = %e, "push consumer failed to lease messages");
                     drop(first);
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
-                        _ = stop.changed() => break,
+                    if !stopping {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {},
+                            _ = stop.changed() => break,
+                        }
                     }
                 }
-            };
-            if deliveries.is_empty() {
-                drop(first);
-                let deadline = self.idle_deadline().await;
-                tokio::select! {
-                    _ = &mut wake => {},
-                    _ = self.queues.inner.clock.sleep_until(deadline) => {},
-                    _ = stop.changed() => break,
-                }
-                continue;
             }
-            self.dispatch(deliveries, first, &settle_tx);
+            if stopping {
+                break;
+            }
         }
         // Drain: every slot back means every delivery was handled and settled.
         let _ = self.slots.acquire_many(self.prefetch).await;
@@ -215,19 +212,57 @@ impl Run {
         let _ = settler.await;
     }
 
-    /// When to look again if nothing wakes us: the next message falling due,
-    /// but no later than the idle poll.
-    async fn idle_deadline(&self) -> crate::clock::Timestamp {
-        let now = self.queues.inner.clock.now();
-        let poll = now.plus(self.idle_poll);
-        let next = self
-            .queues
-            .store(self.entry.spec.durable)
-            .next_visible_at(self.entry.id, now)
-            .await;
-        match next {
-            Ok(Some(at)) => at.min(poll),
-            _ => poll,
+    /// Leases what is visible now, or waits in line for new messages: a
+    /// send serves a waiting consumer directly, already leased. Gives up the
+    /// wait when woken (a retry falls due, an operator redrives, the idle
+    /// poll passes) or told to stop; the `bool` says it was told to stop.
+    async fn next_deliveries(
+        &self,
+        n_max: u32,
+        stop: &mut watch::Receiver<bool>,
+    ) -> (Result<Vec<Delivery>, QueueError>, bool) {
+        let wake = self.entry.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let store = self.queues.store(self.entry.spec.durable);
+        let policy = self.queues.claim_policy(&self.entry, self.lease_ms);
+        let mut ticket = match store.claim_or_wait(self.entry.id, n_max, policy).await {
+            Ok(ClaimOrWait::Claimed(result)) => {
+                return (self.queues.deliveries(&self.entry, result), false);
+            }
+            Ok(ClaimOrWait::Waiting(ticket)) => ticket,
+            Err(e) => return (Err(storage_error(self.entry.name.as_str(), e)), false),
+        };
+        let poll = self.queues.inner.clock.now().plus(self.idle_poll);
+        let deadline = ticket.next_visible_at.map_or(poll, |at| at.min(poll));
+        let stopping = tokio::select! {
+            served = &mut ticket.deliveries => return (self.served(served), false),
+            _ = &mut wake => false,
+            _ = self.queues.inner.clock.sleep_until(deadline) => false,
+            _ = stop.changed() => true,
+        };
+        // Leave the line; a send may have served us in the meantime, and its
+        // deliveries are then already in the ticket.
+        if let Err(e) = store.cancel_wait(self.entry.id, ticket.id).await {
+            return (Err(storage_error(self.entry.name.as_str(), e)), stopping);
+        }
+        match ticket.deliveries.try_recv() {
+            Ok(served) => (self.served(Ok(served)), stopping),
+            Err(_) => (Ok(Vec::new()), stopping),
+        }
+    }
+
+    fn served(
+        &self,
+        served: Result<crate::storage::Result<ClaimResult>, oneshot::error::RecvError>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        match served {
+            Ok(Ok(result)) => self.queues.deliveries(&self.entry, result),
+            Ok(Err(e)) => Err(storage_error(self.entry.name.as_str(), e)),
+            Err(_) => Err(storage_error(
+                self.entry.name.as_str(),
+                StorageError::Closed,
+            )),
         }
     }
 

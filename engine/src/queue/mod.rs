@@ -33,8 +33,8 @@ use crate::config::QueueConfig;
 use crate::envelope::{Envelope, MessageId, OutgoingMessage, Payload};
 use crate::feed::{Feed, FeedKind};
 use crate::storage::{
-    ClaimPolicy, DeadLettered, HistoryEntry, InsertPolicy, LeaseRef, MessageState, NewMessage,
-    OverflowAction, QueueId, QueueStore, Settlement, StaleReason, StorageError, Store,
+    ClaimPolicy, ClaimResult, DeadLettered, HistoryEntry, InsertPolicy, LeaseRef, MessageState,
+    NewMessage, OverflowAction, QueueId, QueueStore, Settlement, StaleReason, StorageError, Store,
     StoredMessage,
 };
 
@@ -600,32 +600,45 @@ impl Queues {
         n_max: u32,
         lease_ms: u64,
     ) -> Result<Vec<Delivery>, QueueError> {
-        let now = self.inner.clock.now();
-        let policy = ClaimPolicy {
-            now,
-            lease_until: now.plus(Duration::from_millis(lease_ms)),
-            attempts_max: entry.spec.attempts_max(),
-            dead_letter_to: entry.dead_letter.as_ref().map(|d| d.0),
-        };
+        let policy = self.claim_policy(entry, lease_ms);
         let result = self
             .store(entry.spec.durable)
             .claim(entry.id, n_max, policy)
             .await
             .map_err(|e| storage_error(entry.name.as_str(), e))?;
+        self.deliveries(entry, result)
+    }
+
+    fn claim_policy(&self, entry: &QueueEntry, lease_ms: u64) -> ClaimPolicy {
+        let now = self.inner.clock.now();
+        ClaimPolicy {
+            now,
+            lease_until: now.plus(Duration::from_millis(lease_ms)),
+            attempts_max: entry.spec.attempts_max(),
+            dead_letter_to: entry.dead_letter.as_ref().map(|d| d.0),
+        }
+    }
+
+    /// Turns leased records into deliveries, reporting both on the feed.
+    fn deliveries(
+        &self,
+        entry: &QueueEntry,
+        result: ClaimResult,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let now = self.inner.clock.now();
         self.report_dead(entry, &result.dead_lettered, now);
         result
             .deliveries
             .into_iter()
             .map(|stored| {
-                assert!(stored.attempts >= 1 && stored.attempts <= policy.attempts_max);
-                self.inner.feed.emit(
-                    now,
-                    entry.name.shared(),
-                    stored.id,
-                    FeedKind::Delivered {
-                        attempt: stored.attempts,
-                    },
-                );
+                assert!(stored.attempts >= 1 && stored.attempts <= entry.spec.attempts_max());
+                assert_eq!(stored.state, MessageState::Leased);
+                let kind = FeedKind::Delivered {
+                    attempt: stored.attempts,
+                };
+                self.inner
+                    .feed
+                    .emit(now, entry.name.shared(), stored.id, kind);
                 Ok(Delivery {
                     lease: LeaseToken {
                         queue: entry.name.clone(),
@@ -634,7 +647,7 @@ impl Queues {
                     },
                     attempt: stored.attempts,
                     redelivered: stored.attempts > 1,
-                    lease_until: policy.lease_until,
+                    lease_until: stored.visible_at,
                     message: to_message(entry.name.as_str(), stored)?,
                 })
             })

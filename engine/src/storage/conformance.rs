@@ -579,6 +579,150 @@ async fn group_commit_coalesces_concurrent_writes(store: Store) {
     );
 }
 
+async fn a_waiting_consumer_is_served_by_the_next_send(store: Store) {
+    // Goal: with nothing visible, claim_or_wait leaves the consumer in line;
+    // the next insert leases the message to it (attempt 1) in the insert's
+    // own transaction, and the ticket resolves once that is committed.
+    let q = queue(&store, "q").await;
+    let ticket = match store
+        .claim_or_wait(q, 5, claim_policy(T0, 1000))
+        .await
+        .unwrap()
+    {
+        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
+        other => panic!("expected to wait, got {other:?}"),
+    };
+    assert_eq!(ticket.next_visible_at, None);
+    let id = send(&store, q, "direct").await;
+    let served = ticket.deliveries.await.expect("served").expect("committed");
+    assert_eq!(served.deliveries.len(), 1);
+    let m = &served.deliveries[0];
+    assert_eq!(
+        (m.id, m.attempts, m.state, m.visible_at),
+        (id, 1, MessageState::Leased, at(1000))
+    );
+    assert_eq!(m.payload.bytes, b"direct");
+    let counts = store.counts(q, "q".to_owned(), T0).await.unwrap();
+    assert_eq!((counts.ready, counts.in_flight), (0, 1), "stored as leased");
+    assert!(
+        store
+            .claim(q, 5, claim_policy(T0, 1000))
+            .await
+            .unwrap()
+            .deliveries
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .settle(lease_of(q, m), Settlement::Ack, at(1))
+            .await
+            .unwrap(),
+        id
+    );
+}
+
+async fn a_cancelled_wait_is_not_served(store: Store) {
+    let q = queue(&store, "q").await;
+    let mut ticket = match store
+        .claim_or_wait(q, 5, claim_policy(T0, 1000))
+        .await
+        .unwrap()
+    {
+        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
+        other => panic!("expected to wait, got {other:?}"),
+    };
+    assert!(store.cancel_wait(q, ticket.id).await.unwrap());
+    send(&store, q, "later").await;
+    assert!(
+        ticket.deliveries.try_recv().is_err(),
+        "a cancelled wait gets nothing"
+    );
+    assert_eq!(
+        store.counts(q, "q".to_owned(), T0).await.unwrap().ready,
+        1,
+        "the message waits in the queue"
+    );
+    // Served before the cancel: cancel says so and the ticket holds the deliveries.
+    let mut ticket = match store
+        .claim_or_wait(q, 5, claim_policy(T0, 1000))
+        .await
+        .unwrap()
+    {
+        crate::storage::ClaimOrWait::Claimed(claimed) => {
+            assert_eq!(claimed.deliveries.len(), 1);
+            match store
+                .claim_or_wait(q, 5, claim_policy(T0, 1000))
+                .await
+                .unwrap()
+            {
+                crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
+                other => panic!("expected to wait, got {other:?}"),
+            }
+        }
+        other => panic!("expected the waiting message, got {other:?}"),
+    };
+    send(&store, q, "served").await;
+    assert!(
+        !store.cancel_wait(q, ticket.id).await.unwrap(),
+        "already served"
+    );
+    assert_eq!(
+        ticket
+            .deliveries
+            .try_recv()
+            .expect("served")
+            .expect("committed")
+            .deliveries
+            .len(),
+        1
+    );
+}
+
+async fn waiters_do_not_jump_the_queue(store: Store) {
+    // Goal: a send serves waiting consumers only when nothing older is
+    // visible, so delivery stays in order.
+    let q = queue(&store, "q").await;
+    let old = NewMessage {
+        visible_at: at(50),
+        ..message("delayed")
+    };
+    store.insert(q, vec![old], insert_policy(T0)).await.unwrap();
+    let ticket = match store
+        .claim_or_wait(q, 5, claim_policy(T0, 1000))
+        .await
+        .unwrap()
+    {
+        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
+        other => panic!("expected to wait, got {other:?}"),
+    };
+    assert_eq!(
+        ticket.next_visible_at,
+        Some(at(50)),
+        "wake up for the delayed message"
+    );
+    let new = NewMessage {
+        visible_at: at(60),
+        ..message("new")
+    };
+    let policy = InsertPolicy {
+        now: at(60),
+        ..insert_policy(at(60))
+    };
+    store.insert(q, vec![new], policy).await.unwrap();
+    let mut deliveries = ticket.deliveries;
+    assert!(
+        deliveries.try_recv().is_err(),
+        "the delayed message is visible and older: no direct delivery"
+    );
+    let claimed = store
+        .claim(q, 5, claim_policy(at(60), 1000))
+        .await
+        .unwrap()
+        .deliveries;
+    let bodies: Vec<&[u8]> = claimed.iter().map(|m| m.payload.bytes.as_slice()).collect();
+    assert_eq!(bodies, [b"delayed".as_slice(), b"new".as_slice()]);
+}
+
 /// Opens a backend for one test and keeps what it needs alive.
 struct Opened {
     store: Store,
@@ -640,6 +784,9 @@ macro_rules! suite {
             dead_letters_can_be_listed_redriven_and_purged,
             peek_and_delete,
             group_commit_coalesces_concurrent_writes,
+            a_waiting_consumer_is_served_by_the_next_send,
+            a_cancelled_wait_is_not_served,
+            waiters_do_not_jump_the_queue,
         );
     };
 }

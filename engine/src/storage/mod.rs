@@ -278,6 +278,28 @@ pub struct ClaimResult {
     pub dead_lettered: Vec<DeadLettered>,
 }
 
+/// The answer to [`QueueStore::claim_or_wait`].
+#[derive(Debug)]
+pub enum ClaimOrWait {
+    /// Messages were visible (or dead-lettered on the way): here they are.
+    Claimed(ClaimResult),
+    /// Nothing was visible; the consumer is registered as waiting.
+    Waiting(WaitTicket),
+}
+
+/// A consumer's place in line for new messages of a queue.
+#[derive(Debug)]
+pub struct WaitTicket {
+    /// Identifies the wait, to cancel it.
+    pub id: u64,
+    /// When the next message already in the queue becomes visible (a retry,
+    /// a delayed message, a lease running out); wake up then at the latest.
+    pub next_visible_at: Option<Timestamp>,
+    /// Resolves with the deliveries (already leased, attempt counted) once a
+    /// send that served this consumer has committed.
+    pub deliveries: tokio::sync::oneshot::Receiver<Result<ClaimResult>>,
+}
+
 /// Identifies one delivery: the message and the attempt it was handed out as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LeaseRef {
@@ -457,6 +479,23 @@ pub trait QueueStore {
         n_max: u32,
         policy: ClaimPolicy,
     ) -> impl Future<Output = Result<ClaimResult>> + Send;
+    /// Like `claim`, but when nothing is visible, registers the consumer as
+    /// waiting: the next sends into the queue lease new messages to it
+    /// directly, in their own transaction. The consumer must end an unserved
+    /// wait with `cancel_wait` and then check its ticket once more.
+    fn claim_or_wait(
+        &self,
+        queue_id: QueueId,
+        n_max: u32,
+        policy: ClaimPolicy,
+    ) -> impl Future<Output = Result<ClaimOrWait>> + Send;
+    /// Ends a wait; `false` when it was already served (its deliveries are
+    /// in the ticket) or unknown.
+    fn cancel_wait(
+        &self,
+        queue_id: QueueId,
+        waiter_id: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Ends a delivery (ack, retry or dead-letter) if its lease still holds;
     /// returns the message's id.
     fn settle(
@@ -590,6 +629,17 @@ impl QueueStore for Store {
         policy: ClaimPolicy,
     ) -> Result<ClaimResult> {
         dispatch!(self, s => s.claim(queue_id, n_max, policy).await)
+    }
+    async fn claim_or_wait(
+        &self,
+        queue_id: QueueId,
+        n_max: u32,
+        policy: ClaimPolicy,
+    ) -> Result<ClaimOrWait> {
+        dispatch!(self, s => s.claim_or_wait(queue_id, n_max, policy).await)
+    }
+    async fn cancel_wait(&self, queue_id: QueueId, waiter_id: u64) -> Result<bool> {
+        dispatch!(self, s => s.cancel_wait(queue_id, waiter_id).await)
     }
     async fn settle(
         &self,

@@ -10,23 +10,65 @@
 //! Entries are keyed by `(visible_at, seq)`: ready and scheduled messages by
 //! when they become deliverable, leased ones by when their lease ends (an
 //! expired lease is simply visible again). Parked dead letters are not here.
+//!
+//! The index also holds the other side of delivery: push consumers waiting
+//! for messages ([`Waiter`]). A send into a queue with a waiting consumer
+//! inserts the message already leased to it, in the send's own transaction,
+//! and the consumer gets it as soon as that transaction commits: one row
+//! write saved per message, and no second commit between send and delivery.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::Connection;
+use tokio::sync::oneshot;
+use uuid::Uuid;
 
+use crate::envelope::MessageId;
 use crate::storage::sqlite::backend;
-use crate::storage::{MessageState, QueueId, Result};
+use crate::storage::{ClaimResult, MessageState, QueueId, Result, StorageError};
 
 /// Every queue's deliverable messages.
 #[derive(Debug, Default)]
 pub(super) struct Index {
     queues: HashMap<QueueId, QueueIndex>,
+    /// Push consumers waiting for messages, per queue, oldest first.
+    waiters: HashMap<QueueId, Vec<Waiter>>,
+    /// Deliveries made to waiters in the current transaction, sent once it
+    /// commits (or failed if it does not).
+    replies: Vec<WaiterReply>,
+    next_waiter_id: u64,
 }
+
+/// A served waiter and what it gets.
+pub(super) type WaiterReply = (oneshot::Sender<Result<ClaimResult>>, ClaimResult);
+
+/// Answers served waiters: with their deliveries, or the commit's error.
+pub(super) fn answer(replies: Vec<WaiterReply>, commit_error: Option<&str>) {
+    for (reply, result) in replies {
+        let outcome = match commit_error {
+            None => Ok(result),
+            Some(message) => Err(backend("commit", message.to_owned())),
+        };
+        let _ = reply.send(outcome);
+    }
+}
+
+/// A push consumer waiting for up to `n_max` messages of a queue.
+#[derive(Debug)]
+pub(super) struct Waiter {
+    pub(super) id: u64,
+    pub(super) n_max: u32,
+    pub(super) lease_ms: i64,
+    pub(super) reply: oneshot::Sender<Result<ClaimResult>>,
+}
+
+/// `(queue_id, seq, visible_at, state, enqueued_at, id)` as loaded.
+type IndexRow = (QueueId, i64, i64, i64, i64, [u8; 16]);
 
 /// What the index keeps of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Entry {
+    pub(super) id: MessageId,
     pub(super) state: MessageState,
     pub(super) enqueued_at: i64,
 }
@@ -54,7 +96,7 @@ impl Index {
             index.queues.insert(id, QueueIndex::default());
         }
         let mut stmt = conn
-            .prepare("SELECT queue_id, seq, visible_at, state, enqueued_at FROM messages WHERE state < 3")
+            .prepare("SELECT queue_id, seq, visible_at, state, enqueued_at, id FROM messages WHERE state < 3")
             .map_err(|e| backend("load the message index", e))?;
         let mut rows = stmt
             .query([])
@@ -63,24 +105,26 @@ impl Index {
             .next()
             .map_err(|e| backend("load the message index", e))?
         {
-            let read =
-                |row: &rusqlite::Row<'_>| -> rusqlite::Result<(QueueId, i64, i64, i64, i64)> {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
-                };
-            let (queue_id, seq, visible_at, state, enqueued_at) =
+            let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<IndexRow> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            };
+            let (queue_id, seq, visible_at, state, enqueued_at, id) =
                 read(row).map_err(|e| backend("load the message index", e))?;
-            let state = MessageState::from_code(state).ok_or_else(|| {
-                crate::storage::StorageError::Corrupt(format!("message state {state}"))
-            })?;
-            index
-                .queue_mut(queue_id)
-                .insert(seq, visible_at, Entry { state, enqueued_at });
+            let state = MessageState::from_code(state)
+                .ok_or_else(|| StorageError::Corrupt(format!("message state {state}")))?;
+            let entry = Entry {
+                id: MessageId(Uuid::from_bytes(id)),
+                state,
+                enqueued_at,
+            };
+            index.queue_mut(queue_id).insert(seq, visible_at, entry);
         }
         Ok(index)
     }
@@ -95,6 +139,78 @@ impl Index {
 
     pub(super) fn remove_queue(&mut self, queue_id: QueueId) {
         self.queues.remove(&queue_id);
+        self.waiters.remove(&queue_id);
+    }
+
+    /// Registers a waiting consumer; returns its id.
+    pub(super) fn add_waiter(
+        &mut self,
+        queue_id: QueueId,
+        n_max: u32,
+        lease_ms: i64,
+        reply: oneshot::Sender<Result<ClaimResult>>,
+    ) -> u64 {
+        self.next_waiter_id += 1;
+        let id = self.next_waiter_id;
+        self.waiters.entry(queue_id).or_default().push(Waiter {
+            id,
+            n_max,
+            lease_ms,
+            reply,
+        });
+        id
+    }
+
+    /// Removes a waiter; `false` when it was already served or gone.
+    pub(super) fn remove_waiter(&mut self, queue_id: QueueId, waiter_id: u64) -> bool {
+        let Some(waiters) = self.waiters.get_mut(&queue_id) else {
+            return false;
+        };
+        let before = waiters.len();
+        waiters.retain(|w| w.id != waiter_id);
+        before != waiters.len()
+    }
+
+    /// The live waiters of a queue, oldest first (gone ones are dropped).
+    pub(super) fn waiters(&mut self, queue_id: QueueId) -> &[Waiter] {
+        match self.waiters.get_mut(&queue_id) {
+            Some(waiters) => {
+                waiters.retain(|w| !w.reply.is_closed());
+                waiters
+            }
+            None => &[],
+        }
+    }
+
+    /// Hands a waiter its deliveries: it leaves the waiting list and is
+    /// answered when the transaction commits.
+    pub(super) fn serve_waiter(&mut self, queue_id: QueueId, waiter_id: u64, result: ClaimResult) {
+        let Some(waiters) = self.waiters.get_mut(&queue_id) else {
+            return;
+        };
+        if let Some(pos) = waiters.iter().position(|w| w.id == waiter_id) {
+            let waiter = waiters.remove(pos);
+            self.replies.push((waiter.reply, result));
+        }
+    }
+
+    /// The waiters served in the transaction that just ended, to be answered
+    /// with [`answer`] once it is durable.
+    pub(super) fn take_replies(&mut self) -> Vec<WaiterReply> {
+        std::mem::take(&mut self.replies)
+    }
+
+    /// The index entry of a message.
+    pub(super) fn entry(&self, queue_id: QueueId, seq: i64) -> Option<Entry> {
+        self.queues
+            .get(&queue_id)
+            .and_then(|queue| queue.entry(seq))
+    }
+
+    /// Keeps the waiters and pending replies of `self` in a freshly loaded index.
+    pub(super) fn take_waiters_from(&mut self, old: &mut Index) {
+        self.waiters = std::mem::take(&mut old.waiters);
+        self.next_waiter_id = old.next_waiter_id;
     }
 
     /// Removes a message wherever it is.
@@ -133,6 +249,11 @@ impl QueueIndex {
         if let Some(old) = self.visible_at.remove(&seq) {
             self.by_visibility.remove(&(old, seq));
         }
+    }
+
+    pub(super) fn entry(&self, seq: i64) -> Option<Entry> {
+        let visible_at = self.visible_at.get(&seq)?;
+        self.by_visibility.get(&(*visible_at, seq)).copied()
     }
 
     /// Up to `n_max` messages visible at `now`, in delivery order.

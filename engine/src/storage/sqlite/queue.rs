@@ -10,6 +10,7 @@
 //! job rolled back to its savepoint leaves the index as it was.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
@@ -17,10 +18,10 @@ use crate::envelope::{MessageId, Payload};
 use crate::storage::sqlite::index::{Entry, Index};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
-    ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason, DeathRecord, HistoryEntry,
-    InsertPolicy, InsertResult, Inserted, LeaseRef, MaintenanceReport, MessageState, NewMessage,
-    OverflowAction, QueueCounts, QueueId, QueueRow, QueueStore, Result, Settlement, StaleReason,
-    StorageError, StoredMessage,
+    ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason, DeathRecord,
+    HistoryEntry, InsertPolicy, InsertResult, Inserted, LeaseRef, MaintenanceReport, MessageState,
+    NewMessage, OverflowAction, QueueCounts, QueueId, QueueRow, QueueStore, Result, Settlement,
+    StaleReason, StorageError, StoredMessage, WaitTicket,
 };
 
 /// The columns `read_message` decodes, in order. A macro so that hot
@@ -44,6 +45,7 @@ macro_rules! lease_held {
 enum IndexMove {
     /// The message is now in `queue_id` at `visible_at` with `state`.
     Put {
+        id: MessageId,
         queue_id: QueueId,
         seq: i64,
         visible_at: i64,
@@ -65,15 +67,22 @@ fn apply(index: &mut Index, moves: impl IntoIterator<Item = IndexMove>) {
     for change in moves {
         match change {
             IndexMove::Put {
+                id,
                 queue_id,
                 seq,
                 visible_at,
                 state,
                 enqueued_at,
             } => {
-                index
-                    .queue_mut(queue_id)
-                    .insert(seq, visible_at, Entry { state, enqueued_at });
+                index.queue_mut(queue_id).insert(
+                    seq,
+                    visible_at,
+                    Entry {
+                        id,
+                        state,
+                        enqueued_at,
+                    },
+                );
             }
             IndexMove::Update {
                 queue_id,
@@ -176,6 +185,38 @@ impl QueueStore for SqliteStore {
             .await
     }
 
+    async fn claim_or_wait(
+        &self,
+        queue_id: QueueId,
+        n_max: u32,
+        policy: ClaimPolicy,
+    ) -> Result<ClaimOrWait> {
+        self.write_atomic(move |conn, index| {
+            let claimed = claim_messages(conn, index, queue_id, n_max, &policy)?;
+            if !claimed.deliveries.is_empty() || !claimed.dead_lettered.is_empty() {
+                return Ok(ClaimOrWait::Claimed(claimed));
+            }
+            let (reply, deliveries) = oneshot::channel();
+            let lease_ms = policy.lease_until.0 - policy.now.0;
+            let id = index.add_waiter(queue_id, n_max, lease_ms, reply);
+            let next_visible_at = index
+                .queue(queue_id)
+                .and_then(|q| q.next_visible_after(policy.now.0))
+                .map(Timestamp);
+            Ok(ClaimOrWait::Waiting(WaitTicket {
+                id,
+                next_visible_at,
+                deliveries,
+            }))
+        })
+        .await
+    }
+
+    async fn cancel_wait(&self, queue_id: QueueId, waiter_id: u64) -> Result<bool> {
+        self.write(move |_, index| Ok(index.remove_waiter(queue_id, waiter_id)))
+            .await
+    }
+
     async fn settle(
         &self,
         lease: LeaseRef,
@@ -197,7 +238,7 @@ impl QueueStore for SqliteStore {
             let results = settlements
                 .into_iter()
                 .map(|(lease, settlement)| {
-                    let (id, change) = settle_message(conn, lease, settlement, now)?;
+                    let (id, change) = settle_message(conn, index, lease, settlement, now)?;
                     apply(index, change);
                     Ok(id)
                 })
@@ -232,7 +273,7 @@ impl QueueStore for SqliteStore {
             let mut moves = Vec::with_capacity(expired.len() * 2);
             for (seq, id, attempts) in expired {
                 let death = Death { reason: DeadReason::Expired, to: dead_letter_to, error: None, queue_name: &queue_name };
-                moves.extend(dead_letter(conn, queue_id, seq, &death, now)?);
+                moves.extend(dead_letter(conn, queue_id, seq, &death, now)?.1);
                 dead.push(DeadLettered { id, reason: DeadReason::Expired, to: dead_letter_to, attempts });
             }
             apply(index, moves);
@@ -405,6 +446,14 @@ impl QueueStore for SqliteStore {
     }
 }
 
+/// A waiting consumer's remaining room in this insert.
+struct Room {
+    waiter_id: u64,
+    n_free: u32,
+    lease_ms: i64,
+    served: Vec<StoredMessage>,
+}
+
 fn insert_messages(
     conn: &Connection,
     index: &mut Index,
@@ -433,7 +482,7 @@ fn insert_messages(
         });
         to_store.push(message);
     }
-    let mut moves = Vec::with_capacity(to_store.len());
+    let mut moves = Vec::with_capacity(to_store.len() + 1);
     if let Some(length_max) = policy.length_max {
         moves.extend(make_room(
             conn,
@@ -445,17 +494,49 @@ fn insert_messages(
             &mut result,
         )?);
     }
+    // Consumers waiting on an empty queue get new messages straight from
+    // the insert, already leased (attempt 1), if nothing older is waiting.
+    let backlog = index
+        .queue(queue_id)
+        .is_some_and(|q| !q.visible(policy.now.0, 1).is_empty());
+    let mut rooms: Vec<Room> = if backlog {
+        Vec::new()
+    } else {
+        index
+            .waiters(queue_id)
+            .iter()
+            .map(|w| Room {
+                waiter_id: w.id,
+                n_free: w.n_max,
+                lease_ms: w.lease_ms,
+                served: Vec::new(),
+            })
+            .collect()
+    };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO messages (queue_id, id, state, visible_at, enqueued_at, expires_at, content_type, payload, envelope)
-             VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .map_err(|e| backend("insert a message", e))?;
-    for message in &to_store {
+    for message in to_store {
+        let deliverable =
+            message.visible_at <= policy.now && message.expires_at.is_none_or(|at| at > policy.now);
+        let room = if deliverable {
+            rooms.iter_mut().find(|r| r.n_free > 0)
+        } else {
+            None
+        };
+        let (state, visible_at, attempts) = match &room {
+            Some(room) => (MessageState::Leased, policy.now.0 + room.lease_ms, 1),
+            None => (MessageState::Ready, message.visible_at.0, 0),
+        };
         stmt.execute(params![
             queue_id,
             message.id.0.as_bytes(),
-            message.visible_at.0,
+            state.code(),
+            visible_at,
+            attempts,
             policy.now.0,
             message.expires_at.map(|t| t.0),
             message.payload.content_type,
@@ -463,13 +544,7 @@ fn insert_messages(
             message.envelope,
         ])
         .map_err(|e| backend("insert a message", e))?;
-        moves.push(IndexMove::Put {
-            queue_id,
-            seq: conn.last_insert_rowid(),
-            visible_at: message.visible_at.0,
-            state: MessageState::Ready,
-            enqueued_at: policy.now.0,
-        });
+        let seq = conn.last_insert_rowid();
         if let Some(key) = &message.idempotency_key {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO dedup (queue_id, key, message_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -477,9 +552,57 @@ fn insert_messages(
             .and_then(|mut s| s.execute(params![queue_id, key, message.id.0.as_bytes(), policy.dedup_until.0]))
             .map_err(|e| backend("record an idempotency key", e))?;
         }
+        moves.push(IndexMove::Put {
+            id: message.id,
+            queue_id,
+            seq,
+            visible_at,
+            state,
+            enqueued_at: policy.now.0,
+        });
+        if let Some(room) = room {
+            room.n_free -= 1;
+            room.served.push(stored(
+                seq, queue_id, message, state, attempts, visible_at, policy.now,
+            ));
+        }
     }
     apply(index, moves);
+    for room in rooms.into_iter().filter(|room| !room.served.is_empty()) {
+        let served = ClaimResult {
+            deliveries: room.served,
+            dead_lettered: Vec::new(),
+        };
+        index.serve_waiter(queue_id, room.waiter_id, served);
+    }
     Ok(result)
+}
+
+/// The stored form of a message just inserted.
+fn stored(
+    seq: i64,
+    queue_id: QueueId,
+    message: NewMessage,
+    state: MessageState,
+    attempts: u32,
+    visible_at: i64,
+    now: Timestamp,
+) -> StoredMessage {
+    StoredMessage {
+        seq,
+        queue_id,
+        id: message.id,
+        payload: message.payload,
+        envelope: message.envelope,
+        state,
+        attempts,
+        enqueued_at: now,
+        visible_at: Timestamp(visible_at),
+        expires_at: message.expires_at,
+        last_error: None,
+        death: None,
+        history: Vec::new(),
+    }
 }
 
 /// Enforces a queue's maximum length before `n_new` messages go in.
@@ -511,20 +634,15 @@ fn make_room(
     }
     let mut moves = Vec::new();
     for seq in oldest {
-        let message = message_by_seq(conn, seq)?;
         let death = Death {
             reason: DeadReason::Overflow,
             to,
             error: None,
             queue_name: &policy.queue_name,
         };
-        moves.extend(dead_letter(conn, queue_id, seq, &death, policy.now)?);
-        result.dead_lettered.push(DeadLettered {
-            id: message.id,
-            reason: DeadReason::Overflow,
-            to,
-            attempts: message.attempts,
-        });
+        let (dead, change) = dead_letter(conn, queue_id, seq, &death, policy.now)?;
+        moves.extend(change);
+        result.dead_lettered.push(dead);
     }
     Ok(moves)
 }
@@ -581,13 +699,9 @@ fn claim_messages(
                 error,
                 queue_name,
             };
-            moves.extend(dead_letter(conn, queue_id, seq, &death, policy.now)?);
-            result.dead_lettered.push(DeadLettered {
-                id: message.id,
-                reason,
-                to: policy.dead_letter_to,
-                attempts: message.attempts,
-            });
+            let (dead, change) = dead_letter(conn, queue_id, seq, &death, policy.now)?;
+            moves.extend(change);
+            result.dead_lettered.push(dead);
             continue;
         }
         conn.prepare_cached("UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2 WHERE seq = ?1")
@@ -610,49 +724,36 @@ fn claim_messages(
 
 fn settle_message(
     conn: &Connection,
+    index: &Index,
     lease: LeaseRef,
     settlement: Settlement,
     now: Timestamp,
 ) -> Result<(MessageId, Vec<IndexMove>)> {
     let (queue_id, seq) = (lease.queue_id, lease.seq);
-    let settled = match &settlement {
+    // The index holds the id, so the statements need no RETURNING (which
+    // costs SQLite an ephemeral table per statement).
+    let id = index.entry(queue_id, seq).map(|entry| entry.id);
+    let changed = match &settlement {
         Settlement::Ack => conn
-            .prepare_cached(concat!(
-                "DELETE FROM messages WHERE ",
-                lease_held!(),
-                " RETURNING id"
-            ))
-            .and_then(|mut stmt| {
-                stmt.query_row(params![seq, queue_id, lease.attempt, now.0], |row| {
-                    read_id(row, 0)
-                })
-                .optional()
-            })
-            .map_err(|e| backend("ack a message", e))?
-            .map(|id| (id, vec![IndexMove::Remove { queue_id, seq }])),
+            .prepare_cached(concat!("DELETE FROM messages WHERE ", lease_held!()))
+            .and_then(|mut stmt| stmt.execute(params![seq, queue_id, lease.attempt, now.0]))
+            .map_err(|e| backend("ack a message", e))?,
         Settlement::Retry { visible_at, error } => conn
             .prepare_cached(concat!(
                 "UPDATE messages SET state = 2, visible_at = ?5, last_error = ?6 WHERE ",
-                lease_held!(),
-                " RETURNING id"
+                lease_held!()
             ))
             .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![seq, queue_id, lease.attempt, now.0, visible_at.0, error],
-                    |row| read_id(row, 0),
-                )
-                .optional()
-            })
-            .map_err(|e| backend("schedule a retry", e))?
-            .map(|id| {
-                let change = IndexMove::Update {
-                    queue_id,
+                stmt.execute(params![
                     seq,
-                    visible_at: visible_at.0,
-                    state: MessageState::Scheduled,
-                };
-                (id, vec![change])
-            }),
+                    queue_id,
+                    lease.attempt,
+                    now.0,
+                    visible_at.0,
+                    error
+                ])
+            })
+            .map_err(|e| backend("schedule a retry", e))?,
         Settlement::DeadLetter {
             reason,
             to,
@@ -666,20 +767,31 @@ fn settle_message(
                 error: error.clone(),
                 queue_name,
             };
-            Some((id, dead_letter(conn, queue_id, seq, &death, now)?))
+            let (_, change) = dead_letter(conn, queue_id, seq, &death, now)?;
+            return Ok((id, change));
         }
     };
-    match settled {
-        Some(settled) => Ok(settled),
-        None => {
-            check_lease(conn, lease, now)?;
-            // check_lease found the lease valid, yet nothing changed: impossible
-            // inside the single writer.
-            Err(StorageError::Corrupt(format!(
-                "lease on message seq {seq} held but not settled"
-            )))
-        }
+    if changed == 0 {
+        check_lease(conn, lease, now)?;
+        // check_lease found the lease valid, yet nothing changed: impossible
+        // inside the single writer.
+        return Err(StorageError::Corrupt(format!(
+            "lease on message seq {seq} held but not settled"
+        )));
     }
+    let id = id.ok_or_else(|| {
+        StorageError::Corrupt(format!("settled message seq {seq} was not indexed"))
+    })?;
+    let change = match settlement {
+        Settlement::Retry { visible_at, .. } => IndexMove::Update {
+            queue_id,
+            seq,
+            visible_at: visible_at.0,
+            state: MessageState::Scheduled,
+        },
+        _ => IndexMove::Remove { queue_id, seq },
+    };
+    Ok((id, vec![change]))
 }
 
 struct Death<'a> {
@@ -691,17 +803,21 @@ struct Death<'a> {
 
 /// Moves one message of `queue_id` to its dead-letter queue (ready there,
 /// attempts reset) or parks it in place, recording why in its row and its
-/// history. Returns the index changes to apply.
+/// history. Returns what happened and the index changes to apply.
 fn dead_letter(
     conn: &Connection,
     queue_id: QueueId,
     seq: i64,
     death: &Death<'_>,
     now: Timestamp,
-) -> Result<Vec<IndexMove>> {
-    let (attempts, history): (u32, Option<String>) = conn
-        .prepare_cached("SELECT attempts, history FROM messages WHERE seq = ?1")
-        .and_then(|mut stmt| stmt.query_row([seq], |row| Ok((row.get(0)?, row.get(1)?))))
+) -> Result<(DeadLettered, Vec<IndexMove>)> {
+    let (id, attempts, history): (MessageId, u32, Option<String>) = conn
+        .prepare_cached("SELECT id, attempts, history FROM messages WHERE seq = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([seq], |row| {
+                Ok((read_id(row, 0)?, row.get(1)?, row.get(2)?))
+            })
+        })
         .map_err(|e| backend("read a message to dead-letter", e))?;
     let to_name = match death.to {
         Some(to) => Some(queue_name(conn, to)?),
@@ -744,15 +860,25 @@ fn dead_letter(
         .map_err(|e| backend("dead-letter a message", e))?;
     let mut moves = vec![IndexMove::Remove { queue_id, seq }];
     if let Some(to) = death.to {
+        let state = MessageState::Ready;
         moves.push(IndexMove::Put {
+            id,
             queue_id: to,
             seq,
             visible_at: now.0,
-            state: MessageState::Ready,
+            state,
             enqueued_at: now.0,
         });
     }
-    Ok(moves)
+    Ok((
+        DeadLettered {
+            id,
+            reason: death.reason,
+            to: death.to,
+            attempts,
+        },
+        moves,
+    ))
 }
 
 type Redriven = (Vec<MessageId>, Vec<IndexMove>);
@@ -808,11 +934,13 @@ fn redrive(
             queue_id: from,
             seq,
         });
+        let state = MessageState::Ready;
         moves.push(IndexMove::Put {
+            id,
             queue_id: to,
             seq,
             visible_at: now.0,
-            state: MessageState::Ready,
+            state,
             enqueued_at: now.0,
         });
     }
