@@ -135,7 +135,7 @@ impl SqliteStore {
                 wal_path.push("-wal");
                 let wal_path = PathBuf::from(wal_path);
                 let thread = thread::Builder::new()
-                    .name("switchyard-sqlite-fsync".to_owned())
+                    .name("sqlite-fsync".to_owned())
                     .spawn(move || run_syncer(wal_path, sync_rx))
                     .map_err(|e| backend("start the fsync thread", e))?;
                 Some(Syncer {
@@ -146,7 +146,7 @@ impl SqliteStore {
             _ => None,
         };
         let writer = thread::Builder::new()
-            .name("switchyard-sqlite-writer".to_owned())
+            .name("sqlite-writer".to_owned())
             .spawn(move || run_writer(conn, index, jobs_rx, batch_max, &writer_counters, syncer))
             .map_err(|e| backend("start the writer thread", e))?;
         let checkpointer_stop = Arc::new(AtomicBool::new(false));
@@ -475,7 +475,7 @@ fn start_checkpointer(
 ) -> Result<()> {
     let conn = open_connection(Some(&path), options, false)?;
     thread::Builder::new()
-        .name("switchyard-sqlite-checkpointer".to_owned())
+        .name("sqlite-ckpt".to_owned())
         .spawn(move || {
             let mut checkpointed_at = 0;
             let mut since = std::time::Instant::now();
