@@ -29,6 +29,8 @@
 //! - [`demo`]: the order-processing demo workload.
 //! - `cli`: the `switchyard` binary's commands (not part of the library API).
 
+#![warn(missing_docs)]
+
 #[doc(hidden)]
 pub mod cli;
 pub mod clock;
