@@ -41,7 +41,7 @@ pub async fn run(
     let (name, text) = match durability {
         Durability::Fsync => (
             "Switchyard (fsync)",
-            "in-process, SQLite WAL synchronous=FULL: fsync before every acknowledgement",
+            "in-process, SQLite WAL, fdatasync of the WAL before every acknowledgement",
         ),
         Durability::Relaxed => (
             "Switchyard (relaxed)",

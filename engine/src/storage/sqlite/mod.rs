@@ -14,6 +14,7 @@
 
 mod index;
 mod queue;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::storage::sqlite::index::{Index, WaiterReply, answer};
+use crate::storage::sqlite::sync::Syncer;
 use crate::storage::{Result, StorageError};
 
 /// How the SQLite store is opened.
@@ -130,18 +132,9 @@ impl SqliteStore {
         let writer_counters = counters.clone();
         let syncer = match (&options.path, options.fsync_on_commit) {
             (Some(path), true) => {
-                let (sync_tx, sync_rx) = std::sync::mpsc::channel();
                 let mut wal_path = path.clone().into_os_string();
                 wal_path.push("-wal");
-                let wal_path = PathBuf::from(wal_path);
-                let thread = thread::Builder::new()
-                    .name("sqlite-fsync".to_owned())
-                    .spawn(move || run_syncer(wal_path, sync_rx))
-                    .map_err(|e| backend("start the fsync thread", e))?;
-                Some(Syncer {
-                    tx: sync_tx,
-                    thread,
-                })
+                Some(Syncer::start(PathBuf::from(wal_path))?)
             }
             _ => None,
         };
@@ -324,14 +317,8 @@ where
     })
 }
 
-/// The fsync thread and the way to hand it committed batches.
-struct Syncer {
-    tx: std::sync::mpsc::Sender<Committed>,
-    thread: thread::JoinHandle<()>,
-}
-
 /// A committed batch whose callers wait for it to be durable.
-struct Committed {
+pub(super) struct Committed {
     completions: Vec<Completion>,
     replies: Vec<WaiterReply>,
 }
@@ -339,7 +326,7 @@ struct Committed {
 /// The writer loop: one transaction per batch of waiting jobs.
 ///
 /// With a `syncer`, commits are written without fsync and handed to the
-/// syncer thread, which fsyncs the WAL and only then answers the batch's
+/// fsync threads (`sync.rs`), which fsync the WAL and only then answer the batch's
 /// callers; meanwhile the writer already runs the next batch. Nobody hears
 /// "ok" before the fsync, but the writer never waits for the disk.
 fn run_writer(
@@ -390,18 +377,13 @@ fn run_writer(
             replies,
         };
         match &syncer {
-            Some(syncer) => {
-                if let Err(unsent) = syncer.tx.send(committed) {
-                    finish(unsent.0, Some("the fsync thread stopped"));
-                }
-            }
+            Some(syncer) => syncer.submit(committed),
             None => finish(committed, None),
         }
     }
     if let Some(syncer) = syncer {
         // The last batches are answered before the store reports closed.
-        drop(syncer.tx);
-        let _ = syncer.thread.join();
+        syncer.close();
     }
     // Channel closed: sync for real from now on, and leave the WAL
     // checkpointed so the file stands alone.
@@ -410,37 +392,11 @@ fn run_writer(
 
 /// Answers a batch's callers: producers and other callers first, then the
 /// consumers that were served by it.
-fn finish(committed: Committed, error: Option<&str>) {
+pub(super) fn finish(committed: Committed, error: Option<&str>) {
     for completion in committed.completions {
         completion(error);
     }
     answer(committed.replies, error);
-}
-
-/// The syncer loop: fsyncs the WAL once for everything committed since the
-/// last fsync, then answers those batches in commit order.
-fn run_syncer(wal_path: PathBuf, committed: std::sync::mpsc::Receiver<Committed>) {
-    let mut wal: Option<std::fs::File> = None;
-    while let Ok(first) = committed.recv() {
-        let mut batches = vec![first];
-        batches.extend(committed.try_iter());
-        let synced = sync_wal(&wal_path, &mut wal);
-        let error = synced
-            .err()
-            .map(|e| format!("fsync of {} failed: {e}", wal_path.display()));
-        for batch in batches {
-            finish(batch, error.as_deref());
-        }
-    }
-}
-
-fn sync_wal(path: &Path, wal: &mut Option<std::fs::File>) -> std::io::Result<()> {
-    if wal.is_none() {
-        *wal = Some(std::fs::File::open(path)?);
-    }
-    // fdatasync applies to the file, whichever descriptor asks: SQLite's
-    // frames written through its own descriptor are covered.
-    wal.as_ref().expect("opened above").sync_data()
 }
 
 fn run_batch(conn: &Connection, index: &mut Index, batch: &mut Vec<Job>) -> Vec<Completion> {

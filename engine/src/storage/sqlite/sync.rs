@@ -1,0 +1,135 @@
+//! Making commits durable off the writer's thread.
+//!
+//! The writer commits without fsync and hands each committed batch here.
+//! A small pool of threads fsyncs the WAL file and answers the batches that
+//! fsync covers: every batch committed before the fsync started. Two fsyncs
+//! may run at once, so a batch committed while an fsync is in flight does
+//! not wait for it to end before its own starts: its latency is one fsync,
+//! not up to two. Nobody is answered before an fsync that began after their
+//! batch was written.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use crate::storage::sqlite::{Committed, backend, finish};
+use crate::storage::{Result, StorageError};
+
+/// fsyncs that may run at once.
+const SYNC_THREADS: usize = 2;
+
+/// The writer's handle on the fsync threads.
+pub(super) struct Syncer {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    wal_path: PathBuf,
+    state: Mutex<State>,
+    /// Signalled when a batch arrives or the writer closes.
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Committed batches not yet answered, oldest first, by sequence.
+    unanswered: VecDeque<(u64, Committed)>,
+    /// Sequence of the last batch committed.
+    last_committed: u64,
+    /// Highest sequence an fsync already started covers.
+    covered: u64,
+    closed: bool,
+}
+
+impl Syncer {
+    /// Starts the fsync threads for the WAL at `wal_path`.
+    pub(super) fn start(wal_path: PathBuf) -> Result<Syncer> {
+        let shared = Arc::new(Shared {
+            wal_path,
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+        });
+        let threads = (0..SYNC_THREADS)
+            .map(|_| {
+                let shared = shared.clone();
+                thread::Builder::new()
+                    .name("sqlite-fsync".to_owned())
+                    .spawn(move || run(&shared))
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| backend("start the fsync threads", e))?;
+        Ok(Syncer { shared, threads })
+    }
+
+    /// Hands over a committed batch; its callers are answered once durable.
+    pub(super) fn submit(&self, committed: Committed) {
+        let mut state = self.shared.state.lock().expect("sync state lock");
+        state.last_committed += 1;
+        let seq = state.last_committed;
+        state.unanswered.push_back((seq, committed));
+        drop(state);
+        self.shared.work.notify_one();
+    }
+
+    /// Answers what is left and stops the threads.
+    pub(super) fn close(self) {
+        self.shared.state.lock().expect("sync state lock").closed = true;
+        self.shared.work.notify_all();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    let mut wal: Option<std::fs::File> = None;
+    loop {
+        let upto = {
+            let mut state = shared.state.lock().expect("sync state lock");
+            while state.last_committed <= state.covered && !state.closed {
+                state = shared.work.wait(state).expect("sync state lock");
+            }
+            if state.last_committed <= state.covered {
+                return; // closed, and every batch is covered by a running or finished fsync
+            }
+            state.covered = state.last_committed;
+            state.last_committed
+        };
+        let error = sync(&shared.wal_path, &mut wal)
+            .err()
+            .map(|e| e.to_string());
+        let durable: Vec<Committed> = {
+            let mut state = shared.state.lock().expect("sync state lock");
+            let n = state
+                .unanswered
+                .iter()
+                .take_while(|(seq, _)| *seq <= upto)
+                .count();
+            state
+                .unanswered
+                .drain(..n)
+                .map(|(_, committed)| committed)
+                .collect()
+        };
+        for committed in durable {
+            finish(committed, error.as_deref());
+        }
+    }
+}
+
+fn sync(path: &PathBuf, wal: &mut Option<std::fs::File>) -> Result<()> {
+    if wal.is_none() {
+        *wal = Some(std::fs::File::open(path).map_err(|e| backend("open the WAL to fsync it", e))?);
+    }
+    // fdatasync applies to the file, whichever descriptor asks: the frames
+    // SQLite wrote through its own descriptor are covered.
+    wal.as_ref()
+        .expect("opened above")
+        .sync_data()
+        .map_err(|e| StorageError::Backend {
+            op: "fsync the WAL",
+            source: Box::new(e),
+        })
+}
