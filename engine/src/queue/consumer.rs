@@ -241,14 +241,18 @@ impl Run {
             _ = self.queues.inner.clock.sleep_until(deadline) => false,
             _ = stop.changed() => true,
         };
-        // Leave the line; a send may have served us in the meantime, and its
-        // deliveries are then already in the ticket.
-        if let Err(e) = store.cancel_wait(self.entry.id, ticket.id).await {
-            return (Err(storage_error(self.entry.name.as_str(), e)), stopping);
-        }
-        match ticket.deliveries.try_recv() {
-            Ok(served) => (self.served(Ok(served)), stopping),
-            Err(_) => (Ok(Vec::new()), stopping),
+        // Leave the line. If a send served us in the meantime, its
+        // deliveries are on their way (they are answered once durable, which
+        // may be after the cancel is): wait for them, never drop them, or
+        // they would sit leased to nobody until their lease ran out.
+        match store.cancel_wait(self.entry.id, ticket.id).await {
+            Ok(true) => (Ok(Vec::new()), stopping),
+            Ok(false) => match ticket.deliveries.await {
+                Ok(served) => (self.served(Ok(served)), stopping),
+                // The queue was deleted while we waited: nothing was served.
+                Err(_) => (Ok(Vec::new()), stopping),
+            },
+            Err(e) => (Err(storage_error(self.entry.name.as_str(), e)), stopping),
         }
     }
 

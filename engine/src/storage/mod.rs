@@ -489,8 +489,9 @@ pub trait QueueStore {
         n_max: u32,
         policy: ClaimPolicy,
     ) -> impl Future<Output = Result<ClaimOrWait>> + Send;
-    /// Ends a wait; `false` when it was already served (its deliveries are
-    /// in the ticket) or unknown.
+    /// Ends a wait; `false` when it was already served: its deliveries then
+    /// arrive on the ticket once durable, possibly after this returns, and
+    /// the consumer must take them (they are leased to it).
     fn cancel_wait(
         &self,
         queue_id: QueueId,

@@ -49,7 +49,15 @@ pub(super) fn answer(replies: Vec<WaiterReply>, commit_error: Option<&str>) {
             None => Ok(result),
             Some(message) => Err(backend("commit", message.to_owned())),
         };
-        let _ = reply.send(outcome);
+        if let Err(Ok(lost)) = reply.send(outcome) {
+            // The consumer went away (its task ended) after being served:
+            // the messages stay leased to nobody until their leases run out,
+            // then are redelivered with the attempt counted, as after a crash.
+            tracing::warn!(
+                n_deliveries = lost.deliveries.len(),
+                "a served consumer was gone; its deliveries wait for their leases to expire"
+            );
+        }
     }
 }
 
