@@ -143,13 +143,11 @@ async fn produce(queues: Queues, interval: Duration, n_orders: Arc<AtomicU64>) {
 
 /// Sends the next step of the flow, carrying correlation and causation.
 async fn forward(queues: &Queues, delivery: &Delivery, to: &str, source: &str) -> Outcome {
-    let message = OutgoingMessage {
+    let next = OutgoingMessage {
         payload: Some(delivery.message.payload.clone()),
         ..OutgoingMessage::default()
-    }
-    .source(source)
-    .correlation_id(delivery.message.envelope.correlation_id.clone())
-    .causation_id(delivery.message.id.to_string());
+    };
+    let message = delivery.follow_up(next.source(source));
     match queues.send(to, message).await {
         Ok(_) => Outcome::Ack,
         Err(e) => Outcome::Nack {

@@ -191,6 +191,14 @@ impl Run {
                     self.dispatch(deliveries, first, &settle_tx)
                 }
                 Ok(_) => drop(first),
+                Err(QueueError::Storage {
+                    source: StorageError::Closed,
+                    ..
+                }) => {
+                    // The engine shut down under us: nothing more to lease.
+                    drop(first);
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(queue = %self.entry.name, cause = %e, "push consumer failed to lease messages");
                     drop(first);

@@ -148,6 +148,23 @@ pub struct Delivery {
     pub lease_until: Timestamp,
 }
 
+impl Delivery {
+    /// A new message caused by this delivery: it carries this message's
+    /// correlation id, this message's id as its causation id, and its trace
+    /// context, so the flow can be followed across the hop without the
+    /// handler copying ids by hand.
+    pub fn follow_up(&self, message: OutgoingMessage) -> OutgoingMessage {
+        let envelope = &self.message.envelope;
+        OutgoingMessage {
+            correlation_id: Some(envelope.correlation_id.clone()),
+            causation_id: Some(self.message.id.to_string()),
+            traceparent: message.traceparent.or_else(|| envelope.traceparent.clone()),
+            tracestate: message.tracestate.or_else(|| envelope.tracestate.clone()),
+            ..message
+        }
+    }
+}
+
 /// Names one delivery of one message: `SEQ.ATTEMPT.QUEUE`. A token stops
 /// working once its delivery is settled, its lease runs out, or the message
 /// is handed out again.

@@ -1286,3 +1286,32 @@ async fn no_delivery_is_stranded_between_a_waiting_consumer_and_its_wake_up() {
     let stats = queues.stats("bursty").await.unwrap();
     assert_eq!((stats.ready, stats.in_flight), (0, 0), "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_follow_up_carries_correlation_causation_and_trace_context() {
+    // Goal: a message sent while handling another stays in the same flow
+    // without the handler copying ids: same correlation id, the handled
+    // message's id as causation id, the same trace context.
+    let f = fixture().await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("orders")).await.unwrap();
+    queues.declare(QueueSpec::new("payments")).await.unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let first = OutgoingMessage {
+        traceparent: Some(traceparent.to_owned()),
+        ..OutgoingMessage::json(&1)
+    };
+    let first = queues
+        .send("orders", first.correlation_id("order-42"))
+        .await
+        .unwrap();
+    let order = f.receive("orders", 1).await.remove(0);
+    queues
+        .send("payments", order.follow_up(OutgoingMessage::json(&2)))
+        .await
+        .unwrap();
+    let payment = f.receive("payments", 1).await.remove(0).message;
+    assert_eq!(payment.envelope.correlation_id, "order-42");
+    assert_eq!(payment.envelope.causation_id, Some(first.id.to_string()));
+    assert_eq!(payment.envelope.traceparent.as_deref(), Some(traceparent));
+}
