@@ -100,7 +100,10 @@ impl Queues {
         Ok(retried)
     }
 
-    /// Moves matching dead letters to queue `to` (same durability), ready now.
+    /// Moves matching dead letters to queue `to`, ready now. Only dead
+    /// letters kept with `to`'s durability can move there: a filter naming a
+    /// queue of the other durability is refused, and without a queue filter
+    /// only dead letters of `to`'s durability are selected.
     pub async fn move_dead_letters(
         &self,
         filter: &DeadLetterFilter,
@@ -154,6 +157,18 @@ impl Queues {
         action: &'static str,
     ) -> Result<Vec<MessageId>, QueueError> {
         let target = self.entry(to)?;
+        if let Some(queue) = &filter.queue {
+            let source = self.entry(queue)?;
+            if source.spec.durable != target.spec.durable {
+                return Err(QueueError::InvalidSpec {
+                    queue: to.to_owned(),
+                    reason: format!(
+                        "dead letters in `{queue}` (durable = {}) cannot move to a queue with durable = {}",
+                        source.spec.durable, target.spec.durable
+                    ),
+                });
+            }
+        }
         let query = self.query(filter)?;
         let now = self.inner.clock.now();
         let ids = self

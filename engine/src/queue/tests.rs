@@ -897,6 +897,20 @@ async fn transient_queues_work_like_durable_ones() {
         1
     );
     assert_eq!(f.receive("scratch", 1).await.len(), 1);
+    queues.declare(QueueSpec::new("durable")).await.unwrap();
+    let from_transient = DeadLetterFilter {
+        queue: Some("scratch.dlq".into()),
+        ..Default::default()
+    };
+    let err = queues
+        .move_dead_letters(&from_transient, "durable")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot move to a queue with durable = true"),
+        "{err}"
+    );
     let err = queues
         .declare(QueueSpec::new("mixed").dead_letter_queue("scratch.dlq"))
         .await

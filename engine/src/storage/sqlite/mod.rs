@@ -346,6 +346,13 @@ fn run_writer(
                 Err(_) => break,
             }
         }
+        if let Some(failure) = syncer.as_ref().and_then(Syncer::failure) {
+            // Dropping the jobs answers every caller with an error; nothing
+            // more is written after a failed fsync.
+            tracing::error!(cause = %failure, n_jobs = batch.len(), "refusing writes after a failed fsync");
+            batch.clear();
+            continue;
+        }
         counters
             .n_jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -164,7 +164,12 @@ impl QueueStore for SqliteStore {
         policy: InsertPolicy,
     ) -> Result<InsertResult> {
         // A single message without limits cannot half-succeed: skip the savepoint.
-        let atomic = messages.len() > 1 || policy.length_max.is_some();
+        // A message with an idempotency key writes two rows; limits may
+        // dead-letter others first: only a single plain message is one
+        // statement that cannot half-succeed.
+        let atomic = messages.len() > 1
+            || policy.length_max.is_some()
+            || messages.iter().any(|m| m.idempotency_key.is_some());
         let job = move |conn: &Connection, index: &mut Index| {
             insert_messages(conn, index, queue_id, messages, &policy)
         };
@@ -430,7 +435,19 @@ impl QueueStore for SqliteStore {
                     .map_err(|e| backend("read the free list", e))?;
                 conn.execute_batch("COMMIT")
                     .map_err(|e| backend("commit before vacuuming", e))?;
+                // The writer may run with synchronous=OFF (its commits are
+                // fsynced by the fsync threads). A checkpoint must sync the
+                // WAL before copying it and the database before truncating
+                // it, or a power cut could lose acknowledged commits: sync
+                // for real while vacuuming and checkpointing.
+                let synchronous: i64 = conn
+                    .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                    .map_err(|e| backend("read the sync mode", e))?;
+                conn.execute_batch("PRAGMA synchronous = FULL")
+                    .map_err(|e| backend("sync for the checkpoint", e))?;
                 let vacuumed = vacuum_and_checkpoint(conn);
+                conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
+                    .map_err(|e| backend("restore the sync mode", e))?;
                 conn.execute_batch("BEGIN IMMEDIATE")
                     .map_err(|e| backend("reopen the batch transaction", e))?;
                 vacuumed?;
@@ -837,10 +854,11 @@ fn dead_letter(
         None => (MessageState::Parked.code(), "queue_id"),
     };
     // SQLite evaluates every right-hand side on the old row, so
-    // `dead_attempts = attempts` keeps the count before the reset.
+    // `dead_attempts = attempts` keeps the count before the reset. A dead
+    // letter is enqueued in its new queue now (as the index records it).
     let sql = format!(
         "UPDATE messages SET queue_id = {queue_sql}, state = ?2, visible_at = ?3, attempts = 0, expires_at = NULL,
-             dead_reason = ?4, dead_origin = ?5, dead_at = ?3, dead_attempts = attempts,
+                          dead_reason = ?4, dead_origin = ?5, dead_at = ?3, dead_attempts = attempts, enqueued_at = ?3,
              last_error = COALESCE(?6, last_error), history = ?8
          WHERE seq = ?1"
     );

@@ -7,6 +7,12 @@
 //! not wait for it to end before its own starts: its latency is one fsync,
 //! not up to two. Nobody is answered before an fsync that began after their
 //! batch was written.
+//!
+//! An fsync error is final, as in PostgreSQL: after a failed writeback the
+//! kernel may drop the dirty pages and report the error only once, so a later
+//! fsync that succeeds proves nothing about earlier frames. The batches it
+//! covered and every later one are answered with the error, and the writer
+//! refuses new work until the store is reopened.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -41,6 +47,8 @@ struct State {
     /// Highest sequence an fsync already started covers.
     covered: u64,
     closed: bool,
+    /// Set by the first failed fsync; from then on nothing is durable.
+    failed: Option<String>,
 }
 
 impl Syncer {
@@ -73,6 +81,16 @@ impl Syncer {
         self.shared.work.notify_one();
     }
 
+    /// The error of the first failed fsync, if one failed.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.shared
+            .state
+            .lock()
+            .expect("sync state lock")
+            .failed
+            .clone()
+    }
+
     /// Answers what is left and stops the threads.
     pub(super) fn close(self) {
         self.shared.state.lock().expect("sync state lock").closed = true;
@@ -84,7 +102,9 @@ impl Syncer {
 }
 
 fn run(shared: &Shared) {
-    let mut wal: Option<std::fs::File> = None;
+    // Opened up front: a descriptor opened after a failed writeback would not
+    // see the error.
+    let mut wal: Option<std::fs::File> = std::fs::File::open(&shared.wal_path).ok();
     loop {
         let upto = {
             let mut state = shared.state.lock().expect("sync state lock");
@@ -97,26 +117,41 @@ fn run(shared: &Shared) {
             state.covered = state.last_committed;
             state.last_committed
         };
-        let error = sync(&shared.wal_path, &mut wal)
+        let synced = sync(&shared.wal_path, &mut wal)
             .err()
-            .map(|e| e.to_string());
-        let durable: Vec<Committed> = {
+            .map(|e| format!("{e}: {}", source_chain(&e)));
+        let (durable, error): (Vec<Committed>, Option<String>) = {
             let mut state = shared.state.lock().expect("sync state lock");
+            if let Some(error) = synced {
+                tracing::error!(cause = %error, "fsync of the WAL failed; the store refuses writes until reopened");
+                state.failed.get_or_insert(error);
+            }
             let n = state
                 .unanswered
                 .iter()
                 .take_while(|(seq, _)| *seq <= upto)
                 .count();
-            state
+            let durable = state
                 .unanswered
                 .drain(..n)
                 .map(|(_, committed)| committed)
-                .collect()
+                .collect();
+            (durable, state.failed.clone())
         };
         for committed in durable {
             finish(committed, error.as_deref());
         }
     }
+}
+
+fn source_chain(error: &StorageError) -> String {
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    chain.join(": ")
 }
 
 fn sync(path: &PathBuf, wal: &mut Option<std::fs::File>) -> Result<()> {
