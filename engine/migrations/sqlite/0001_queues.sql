@@ -30,7 +30,11 @@ CREATE TABLE messages (
     dead_origin   TEXT,
     dead_at       INTEGER,
     dead_attempts INTEGER,
-    history       TEXT
+    history       TEXT,
+    -- Store-wide number of the current lease, never reused: a lease token
+    -- names it, so a token can never match a later lease, even after the
+    -- attempt count was reset by dead-lettering or a redrive.
+    lease_gen     INTEGER NOT NULL DEFAULT 0
 );
 
 -- No index serves the claim path: the writer keeps each queue's delivery

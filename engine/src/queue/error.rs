@@ -133,7 +133,7 @@ pub enum QueueError {
     /// The text is not a lease token.
     ///
     /// Handling: 400.
-    #[error("`{token}` is not a lease token (expected SEQ.ATTEMPT.QUEUE)")]
+    #[error("`{token}` is not a lease token (expected SEQ.LEASE.ATTEMPT.QUEUE)")]
     InvalidLeaseToken {
         /// The text given.
         token: String,

@@ -165,19 +165,25 @@ impl Delivery {
     }
 }
 
-/// Names one delivery of one message: `SEQ.ATTEMPT.QUEUE`. A token stops
+/// Names one delivery of one message: `SEQ.LEASE.ATTEMPT.QUEUE`. A token stops
 /// working once its delivery is settled, its lease runs out, or the message
 /// is handed out again.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LeaseToken {
     queue: QueueName,
     seq: i64,
+    /// The lease's store-wide number: a token never matches a later lease.
+    lease_gen: i64,
     attempt: u32,
 }
 
 impl fmt::Display for LeaseToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.seq, self.attempt, self.queue)
+        write!(
+            f,
+            "{}.{}.{}.{}",
+            self.seq, self.lease_gen, self.attempt, self.queue
+        )
     }
 }
 
@@ -188,9 +194,11 @@ impl FromStr for LeaseToken {
             token: text.to_owned(),
         };
         let (seq, rest) = text.split_once('.').ok_or_else(invalid)?;
+        let (lease_gen, rest) = rest.split_once('.').ok_or_else(invalid)?;
         let (attempt, queue) = rest.split_once('.').ok_or_else(invalid)?;
         Ok(LeaseToken {
             seq: seq.parse().map_err(|_| invalid())?,
+            lease_gen: lease_gen.parse().map_err(|_| invalid())?,
             attempt: attempt.parse().map_err(|_| invalid())?,
             queue: QueueName::new(queue).map_err(|_| invalid())?,
         })
@@ -660,6 +668,7 @@ impl Queues {
                     lease: LeaseToken {
                         queue: entry.name.clone(),
                         seq: stored.seq,
+                        lease_gen: stored.lease_gen,
                         attempt: stored.attempts,
                     },
                     attempt: stored.attempts,
@@ -809,6 +818,7 @@ impl Queues {
                 queue_id: entry.id,
                 seq: lease.seq,
                 attempt: lease.attempt,
+                lease_gen: lease.lease_gen,
             };
             kinds.push((idx, lease, kind));
             settlements.push((lease_ref, settlement));

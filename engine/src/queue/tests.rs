@@ -930,7 +930,7 @@ async fn unknown_queues_and_bad_tokens_get_clear_errors() {
     let err = "garbage".parse::<crate::queue::LeaseToken>().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`garbage` is not a lease token (expected SEQ.ATTEMPT.QUEUE)"
+        "`garbage` is not a lease token (expected SEQ.LEASE.ATTEMPT.QUEUE)"
     );
     queues
         .declare(QueueSpec::new("orders").dead_letter_queue("dlq"))

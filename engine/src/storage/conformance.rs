@@ -69,6 +69,7 @@ async fn send(store: &Store, queue_id: QueueId, body: &str) -> MessageId {
 
 fn lease_of(queue_id: QueueId, m: &crate::storage::StoredMessage) -> LeaseRef {
     LeaseRef {
+        lease_gen: m.lease_gen,
         queue_id,
         seq: m.seq,
         attempt: m.attempts,
@@ -225,7 +226,7 @@ async fn settle_many_settles_each_on_its_own(store: Store) {
         .unwrap()
         .deliveries;
     let stale = LeaseRef {
-        attempt: 9,
+        lease_gen: 999_999,
         ..lease_of(q, &ms[1])
     };
     let results = store
@@ -716,6 +717,70 @@ async fn waiters_do_not_jump_the_queue(store: Store) {
     assert_eq!(bodies, [b"delayed".as_slice(), b"new".as_slice()]);
 }
 
+async fn a_token_never_matches_a_later_lease(store: Store) {
+    // Goal: attempts restart at 0 when a message is dead-lettered or
+    // redriven, so (seq, attempt) can repeat; the lease number cannot. An
+    // old holder's ack must not delete the message a new holder works on.
+    let q = queue(&store, "q").await;
+    let dlq = queue(&store, "dlq").await;
+    send(&store, q, "a").await;
+    let policy = |now| ClaimPolicy {
+        attempts_max: 1,
+        dead_letter_to: Some(dlq),
+        ..claim_policy(now, 1000)
+    };
+    store.claim(q, 1, policy(T0)).await.unwrap();
+    // Lease lapses on the only attempt: dead-lettered into dlq, attempts 0.
+    let moved = store.claim(q, 1, policy(at(1000))).await.unwrap();
+    assert_eq!(moved.dead_lettered.len(), 1);
+    let first = store
+        .claim(dlq, 1, claim_policy(at(1000), 1000))
+        .await
+        .unwrap()
+        .deliveries
+        .remove(0);
+    let query = DeadLetterQuery {
+        queue_id: Some(dlq),
+        ..Default::default()
+    };
+    // The operator sends it back, it fails again, and is leased in dlq again.
+    store
+        .redrive_dead_letters(query, q, "q".to_owned(), "retried", at(1001))
+        .await
+        .unwrap();
+    store.claim(q, 1, policy(at(1001))).await.unwrap();
+    store.claim(q, 1, policy(at(2001))).await.unwrap();
+    let second = store
+        .claim(dlq, 1, claim_policy(at(2001), 1000))
+        .await
+        .unwrap()
+        .deliveries
+        .remove(0);
+    assert_eq!(
+        (first.seq, first.attempts),
+        (second.seq, second.attempts),
+        "same seq and attempt"
+    );
+    let err = store
+        .settle(lease_of(dlq, &first), Settlement::Ack, at(2002))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::StaleLease(StaleReason::Superseded { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        store
+            .settle(lease_of(dlq, &second), Settlement::Ack, at(2002))
+            .await
+            .unwrap(),
+        second.id
+    );
+}
+
 /// Opens a backend for one test and keeps what it needs alive.
 struct Opened {
     store: Store,
@@ -780,6 +845,7 @@ macro_rules! suite {
             a_waiting_consumer_is_served_by_the_next_send,
             a_cancelled_wait_is_not_served,
             waiters_do_not_jump_the_queue,
+            a_token_never_matches_a_later_lease,
         );
     };
 }

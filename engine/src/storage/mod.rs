@@ -195,6 +195,8 @@ pub struct StoredMessage {
     pub death: Option<DeathRecord>,
     /// Provenance: dead-lettering and operator actions, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// Number of its current (or last) lease, unique in the store.
+    pub lease_gen: i64,
 }
 
 /// What to do when an insert would exceed a queue's maximum length.
@@ -309,6 +311,8 @@ pub struct LeaseRef {
     pub seq: i64,
     /// The attempt this lease belongs to.
     pub attempt: u32,
+    /// The lease's store-wide number: what the store checks.
+    pub lease_gen: i64,
 }
 
 /// How a delivery ends.

@@ -37,6 +37,8 @@ pub(super) struct Index {
     /// commits (or failed if it does not).
     replies: Vec<WaiterReply>,
     next_waiter_id: u64,
+    /// Last lease number handed out; continues from the table's highest.
+    last_lease_gen: i64,
 }
 
 /// A served waiter and what it gets.
@@ -92,7 +94,17 @@ pub(super) struct QueueIndex {
 impl Index {
     /// Reads the index from the table.
     pub(super) fn load(conn: &Connection) -> Result<Index> {
-        let mut index = Index::default();
+        let last_lease_gen = conn
+            .query_row(
+                "SELECT COALESCE(MAX(lease_gen), 0) FROM messages",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| backend("load the lease counter", e))?;
+        let mut index = Index {
+            last_lease_gen,
+            ..Index::default()
+        };
         let mut stmt = conn
             .prepare("SELECT id FROM queues")
             .map_err(|e| backend("load queues", e))?;
@@ -148,6 +160,12 @@ impl Index {
     pub(super) fn remove_queue(&mut self, queue_id: QueueId) {
         self.queues.remove(&queue_id);
         self.waiters.remove(&queue_id);
+    }
+
+    /// A new lease number, never handed out before.
+    pub(super) fn next_lease_gen(&mut self) -> i64 {
+        self.last_lease_gen += 1;
+        self.last_lease_gen
     }
 
     /// Registers a waiting consumer; returns its id.
@@ -219,6 +237,9 @@ impl Index {
     pub(super) fn take_waiters_from(&mut self, old: &mut Index) {
         self.waiters = std::mem::take(&mut old.waiters);
         self.next_waiter_id = old.next_waiter_id;
+        // Numbers handed out in the failed batch were never committed, but
+        // skipping them costs nothing and keeps them unique.
+        self.last_lease_gen = self.last_lease_gen.max(old.last_lease_gen);
     }
 
     /// Removes a message wherever it is.

@@ -29,14 +29,14 @@ use crate::storage::{
 macro_rules! message_columns {
     () => {
         "seq, queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, \
-         envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history"
+         envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history, lease_gen"
     };
 }
 const MESSAGE_COLUMNS: &str = message_columns!();
 /// The lease still holds: same attempt, still leased, not expired.
 macro_rules! lease_held {
     () => {
-        "seq = ?1 AND queue_id = ?2 AND attempts = ?3 AND state = 1 AND visible_at > ?4"
+        "seq = ?1 AND queue_id = ?2 AND lease_gen = ?3 AND state = 1 AND visible_at > ?4"
     };
 }
 
@@ -532,8 +532,8 @@ fn insert_messages(
     };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(|e| backend("insert a message", e))?;
     for message in to_store {
@@ -544,9 +544,14 @@ fn insert_messages(
         } else {
             None
         };
-        let (state, visible_at, attempts) = match &room {
-            Some(room) => (MessageState::Leased, policy.now.0 + room.lease_ms, 1),
-            None => (MessageState::Ready, message.visible_at.0, 0),
+        let (state, visible_at, attempts, lease_gen) = match &room {
+            Some(room) => (
+                MessageState::Leased,
+                policy.now.0 + room.lease_ms,
+                1,
+                index.next_lease_gen(),
+            ),
+            None => (MessageState::Ready, message.visible_at.0, 0, 0),
         };
         stmt.execute(params![
             queue_id,
@@ -559,6 +564,7 @@ fn insert_messages(
             message.payload.content_type,
             message.payload.bytes,
             message.envelope,
+            lease_gen,
         ])
         .map_err(|e| backend("insert a message", e))?;
         let seq = conn.last_insert_rowid();
@@ -579,9 +585,11 @@ fn insert_messages(
         });
         if let Some(room) = room {
             room.n_free -= 1;
-            room.served.push(stored(
+            let mut leased = stored(
                 seq, queue_id, message, state, attempts, visible_at, policy.now,
-            ));
+            );
+            leased.lease_gen = lease_gen;
+            room.served.push(leased);
         }
     }
     apply(index, moves);
@@ -619,6 +627,7 @@ fn stored(
         last_error: None,
         death: None,
         history: Vec::new(),
+        lease_gen: 0,
     }
 }
 
@@ -721,8 +730,11 @@ fn claim_messages(
             result.dead_lettered.push(dead);
             continue;
         }
-        conn.prepare_cached("UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2 WHERE seq = ?1")
-            .and_then(|mut stmt| stmt.execute(params![seq, policy.lease_until.0]))
+        let lease_gen = index.next_lease_gen();
+        conn.prepare_cached(
+            "UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2, lease_gen = ?3 WHERE seq = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![seq, policy.lease_until.0, lease_gen]))
             .map_err(|e| backend("lease a message", e))?;
         moves.push(IndexMove::Update {
             queue_id,
@@ -733,6 +745,7 @@ fn claim_messages(
         message.state = MessageState::Leased;
         message.attempts += 1;
         message.visible_at = policy.lease_until;
+        message.lease_gen = lease_gen;
         result.deliveries.push(message);
     }
     apply(index, moves);
@@ -753,7 +766,7 @@ fn settle_message(
     let changed = match &settlement {
         Settlement::Ack => conn
             .prepare_cached(concat!("DELETE FROM messages WHERE ", lease_held!()))
-            .and_then(|mut stmt| stmt.execute(params![seq, queue_id, lease.attempt, now.0]))
+            .and_then(|mut stmt| stmt.execute(params![seq, queue_id, lease.lease_gen, now.0]))
             .map_err(|e| backend("ack a message", e))?,
         Settlement::Retry { visible_at, error } => conn
             .prepare_cached(concat!(
@@ -764,7 +777,7 @@ fn settle_message(
                 stmt.execute(params![
                     seq,
                     queue_id,
-                    lease.attempt,
+                    lease.lease_gen,
                     now.0,
                     visible_at.0,
                     error
@@ -1114,6 +1127,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
         last_error: row.get(11)?,
         death,
         history,
+        lease_gen: row.get(17)?,
     }))
 }
 
@@ -1184,7 +1198,7 @@ fn find_dedup(
 fn check_lease(conn: &Connection, lease: LeaseRef, now: Timestamp) -> Result<MessageId> {
     let row = conn
         .prepare_cached(
-            "SELECT state, attempts, visible_at, id FROM messages WHERE seq = ?1 AND queue_id = ?2",
+            "SELECT state, attempts, visible_at, id, lease_gen FROM messages WHERE seq = ?1 AND queue_id = ?2",
         )
         .and_then(|mut stmt| {
             stmt.query_row(params![lease.seq, lease.queue_id], |row| {
@@ -1193,15 +1207,16 @@ fn check_lease(conn: &Connection, lease: LeaseRef, now: Timestamp) -> Result<Mes
                     row.get::<_, u32>(1)?,
                     row.get::<_, i64>(2)?,
                     read_id(row, 3)?,
+                    row.get::<_, i64>(4)?,
                 ))
             })
             .optional()
         })
         .map_err(|e| backend("check a lease", e))?;
-    let Some((state, attempts, visible_at, id)) = row else {
+    let Some((state, attempts, visible_at, id, lease_gen)) = row else {
         return Err(StorageError::StaleLease(StaleReason::Gone));
     };
-    if attempts != lease.attempt {
+    if lease_gen != lease.lease_gen {
         return Err(StorageError::StaleLease(StaleReason::Superseded {
             current_attempt: attempts,
         }));
