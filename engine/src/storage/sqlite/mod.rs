@@ -90,6 +90,8 @@ struct Inner {
     counters: Arc<WriterCounters>,
     /// Tells the checkpointer thread to stop.
     checkpointer_stop: Arc<AtomicBool>,
+    /// Joined on close, so the writer's closing checkpoint is not busy.
+    checkpointer: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 /// What the writer has done since the store opened.
@@ -143,14 +145,15 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, index, jobs_rx, batch_max, &writer_counters, syncer))
             .map_err(|e| backend("start the writer thread", e))?;
         let checkpointer_stop = Arc::new(AtomicBool::new(false));
-        if let Some(path) = &options.path {
-            start_checkpointer(
+        let checkpointer = match &options.path {
+            Some(path) => Some(start_checkpointer(
                 path.clone(),
                 &options,
                 counters.clone(),
                 checkpointer_stop.clone(),
-            )?;
-        }
+            )?),
+            None => None,
+        };
         let readers_max = if options.path.is_some() {
             options.readers_max
         } else {
@@ -165,6 +168,7 @@ impl SqliteStore {
                 readers: Mutex::new(Vec::new()),
                 counters,
                 checkpointer_stop,
+                checkpointer: Mutex::new(checkpointer),
             }),
         })
     }
@@ -180,6 +184,15 @@ impl SqliteStore {
     /// Stops the writer after the jobs already sent and waits for it.
     pub async fn close(&self) {
         self.inner.checkpointer_stop.store(true, Ordering::Relaxed);
+        let checkpointer = self
+            .inner
+            .checkpointer
+            .lock()
+            .expect("checkpointer lock")
+            .take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.join()).await;
+        }
         let sender = self.inner.jobs.lock().expect("jobs lock").take();
         drop(sender);
         let writer = self.inner.writer.lock().expect("writer lock").take();
@@ -301,6 +314,9 @@ where
             "ROLLBACK TO job; RELEASE job"
         };
         if let Err(e) = conn.execute_batch(end) {
+            // The job's index changes may already be applied: undo the whole
+            // batch so that the commit fails and the index is reloaded.
+            let _ = conn.execute_batch("ROLLBACK");
             let err = backend("close a savepoint", e);
             return Box::new(move |_| {
                 let _ = reply.send(Err(err));
@@ -338,6 +354,8 @@ fn run_writer(
     syncer: Option<Syncer>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    // Set when the index could not be rebuilt: every later job is refused.
+    let mut poisoned: Option<String> = None;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -346,7 +364,10 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        if let Some(failure) = syncer.as_ref().and_then(Syncer::failure) {
+        if let Some(failure) = poisoned
+            .clone()
+            .or_else(|| syncer.as_ref().and_then(Syncer::failure))
+        {
             // Dropping the jobs answers every caller with an error; nothing
             // more is written after a failed fsync.
             tracing::error!(cause = %failure, n_jobs = batch.len(), "refusing writes after a failed fsync");
@@ -367,7 +388,12 @@ fn run_writer(
                     reloaded.take_waiters_from(&mut index);
                     index = reloaded;
                 }
-                Err(e) => tracing::error!(cause = %e, "sqlite writer could not reload its index"),
+                Err(e) => {
+                    // The index no longer matches the file: refuse all work
+                    // rather than deliver from a wrong index.
+                    tracing::error!(cause = %e, "sqlite writer could not reload its index; refusing writes");
+                    poisoned = Some(e.to_string());
+                }
             }
             finish(
                 Committed {
@@ -414,7 +440,19 @@ fn run_batch(conn: &Connection, index: &mut Index, batch: &mut Vec<Job>) -> Vec<
         batch.clear();
         return Vec::new();
     }
-    batch.drain(..).map(|job| job(conn, index)).collect()
+    let mut completions = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back on its own (disk full,
+            // I/O error, out of memory): running the rest would commit them
+            // one by one outside the batch. Dropping them answers their
+            // callers with an error; the commit fails and the index reloads.
+            drop(job);
+            continue;
+        }
+        completions.push(job(conn, index));
+    }
+    completions
 }
 
 /// How often the checkpointer looks at the writer's progress.
@@ -435,7 +473,7 @@ fn start_checkpointer(
     options: &SqliteOptions,
     counters: Arc<WriterCounters>,
     stop: Arc<AtomicBool>,
-) -> Result<()> {
+) -> Result<thread::JoinHandle<()>> {
     let conn = open_connection(Some(&path), options, false)?;
     thread::Builder::new()
         .name("sqlite-ckpt".to_owned())
@@ -457,8 +495,7 @@ fn start_checkpointer(
                 }
             }
         })
-        .map_err(|e| backend("start the checkpointer thread", e))?;
-    Ok(())
+        .map_err(|e| backend("start the checkpointer thread", e))
 }
 
 fn open_connection(
