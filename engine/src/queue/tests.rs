@@ -84,6 +84,21 @@ impl Fixture {
     }
 }
 
+/// Sends `n` messages from `n` tasks at once, and waits for all of them.
+async fn send_concurrently(queues: &crate::queue::Queues, queue: &'static str, n: usize) {
+    let sends: Vec<_> = (0..n)
+        .map(|i| {
+            let queues = queues.clone();
+            tokio::spawn(
+                async move { queues.send(queue, OutgoingMessage::json(&i)).await.unwrap() },
+            )
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+}
+
 fn no_jitter(spec: QueueSpec) -> QueueSpec {
     spec.retry_backoff(Backoff {
         initial_ms: 1000,
@@ -1177,20 +1192,7 @@ async fn concurrent_sends_share_commits() {
     let queues = f.engine.queues().clone();
     queues.declare(QueueSpec::new("orders")).await.unwrap();
     let before = f.engine.storage_stats();
-    let sends: Vec<_> = (0..500)
-        .map(|i| {
-            let queues = queues.clone();
-            tokio::spawn(async move {
-                queues
-                    .send("orders", OutgoingMessage::json(&i))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    for send in sends {
-        send.await.unwrap();
-    }
+    send_concurrently(&queues, "orders", 500).await;
     let after = f.engine.storage_stats();
     let n_jobs = after.n_jobs - before.n_jobs;
     let n_transactions = after.n_transactions - before.n_transactions;
@@ -1273,20 +1275,7 @@ async fn no_delivery_is_stranded_between_a_waiting_consumer_and_its_wake_up() {
     let n_bursts = 200;
     let burst = 5;
     for _ in 0..n_bursts {
-        let sends: Vec<_> = (0..burst)
-            .map(|i| {
-                let queues = queues.clone();
-                tokio::spawn(async move {
-                    queues
-                        .send("bursty", OutgoingMessage::json(&i))
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        for send in sends {
-            send.await.unwrap();
-        }
+        send_concurrently(&queues, "bursty", burst).await;
     }
     let all = async {
         for _ in 0..n_bursts * burst {

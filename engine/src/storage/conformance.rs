@@ -67,6 +67,23 @@ async fn send(store: &Store, queue_id: QueueId, body: &str) -> MessageId {
     result.inserted[0].id
 }
 
+/// Calls `claim_or_wait` on a queue with nothing visible: the consumer
+/// must be put in line.
+async fn wait_in_line(
+    store: &Store,
+    queue_id: QueueId,
+    now: Timestamp,
+) -> crate::storage::WaitTicket {
+    match store
+        .claim_or_wait(queue_id, 5, claim_policy(now, 1000))
+        .await
+        .unwrap()
+    {
+        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
+        other => panic!("expected to wait, got {other:?}"),
+    }
+}
+
 fn lease_of(queue_id: QueueId, m: &crate::storage::StoredMessage) -> LeaseRef {
     LeaseRef {
         lease_gen: m.lease_gen,
@@ -585,14 +602,7 @@ async fn a_waiting_consumer_is_served_by_the_next_send(store: Store) {
     // the next insert leases the message to it (attempt 1) in the insert's
     // own transaction, and the ticket resolves once that is committed.
     let q = queue(&store, "q").await;
-    let ticket = match store
-        .claim_or_wait(q, 5, claim_policy(T0, 1000))
-        .await
-        .unwrap()
-    {
-        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
-        other => panic!("expected to wait, got {other:?}"),
-    };
+    let ticket = wait_in_line(&store, q, T0).await;
     assert_eq!(ticket.next_visible_at, None);
     let id = send(&store, q, "direct").await;
     let served = ticket.deliveries.await.expect("served").expect("committed");
@@ -624,14 +634,7 @@ async fn a_waiting_consumer_is_served_by_the_next_send(store: Store) {
 
 async fn a_cancelled_wait_is_not_served(store: Store) {
     let q = queue(&store, "q").await;
-    let mut ticket = match store
-        .claim_or_wait(q, 5, claim_policy(T0, 1000))
-        .await
-        .unwrap()
-    {
-        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
-        other => panic!("expected to wait, got {other:?}"),
-    };
+    let mut ticket = wait_in_line(&store, q, T0).await;
     assert!(store.cancel_wait(q, ticket.id).await.unwrap());
     send(&store, q, "later").await;
     assert!(
@@ -651,14 +654,7 @@ async fn a_cancelled_wait_is_not_served(store: Store) {
     {
         crate::storage::ClaimOrWait::Claimed(claimed) => {
             assert_eq!(claimed.deliveries.len(), 1);
-            match store
-                .claim_or_wait(q, 5, claim_policy(T0, 1000))
-                .await
-                .unwrap()
-            {
-                crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
-                other => panic!("expected to wait, got {other:?}"),
-            }
+            wait_in_line(&store, q, T0).await
         }
         other => panic!("expected the waiting message, got {other:?}"),
     };
@@ -681,14 +677,7 @@ async fn waiters_do_not_jump_the_queue(store: Store) {
         ..message("delayed")
     };
     store.insert(q, vec![old], insert_policy(T0)).await.unwrap();
-    let ticket = match store
-        .claim_or_wait(q, 5, claim_policy(T0, 1000))
-        .await
-        .unwrap()
-    {
-        crate::storage::ClaimOrWait::Waiting(ticket) => ticket,
-        other => panic!("expected to wait, got {other:?}"),
-    };
+    let ticket = wait_in_line(&store, q, T0).await;
     assert_eq!(
         ticket.next_visible_at,
         Some(at(50)),
