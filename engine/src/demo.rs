@@ -82,10 +82,16 @@ pub async fn start(engine: &Engine, order_interval: Duration) -> Result<Demo, Qu
     };
     let consumers = vec![
         queues
-            .consume("orders", options(), inventory(queues.clone()))
+            .consume("orders", options(), {
+                let queues = queues.clone();
+                move |delivery| inventory(queues.clone(), delivery)
+            })
             .await?,
         queues
-            .consume("payments", options(), payment(queues.clone()))
+            .consume("payments", options(), {
+                let queues = queues.clone();
+                move |delivery| payment(queues.clone(), delivery)
+            })
             .await?,
         queues.consume("shipping", options(), shipping).await?,
     ];
@@ -166,55 +172,36 @@ fn parse(delivery: &Delivery) -> Result<Order, Outcome> {
         })
 }
 
-fn inventory(
-    queues: Queues,
-) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
-    move |delivery| {
-        let queues = queues.clone();
-        Box::pin(async move {
-            let order = match parse(&delivery) {
-                Ok(order) => order,
-                Err(outcome) => return outcome,
-            };
-            match order.trouble {
-                Some(Trouble::Poison) => {
-                    return Outcome::Nack {
-                        error: format!("order {}: line items do not parse", order.order_id),
-                    };
-                }
-                Some(Trouble::FlakyInventory) if delivery.attempt == 1 => {
-                    return Outcome::Nack {
-                        error: "inventory service timed out after 2000 ms".to_owned(),
-                    };
-                }
-                _ => {}
-            }
-            forward(&queues, &delivery, "payments", "inventory").await
-        })
+async fn inventory(queues: Queues, delivery: Delivery) -> Outcome {
+    let order = match parse(&delivery) {
+        Ok(order) => order,
+        Err(outcome) => return outcome,
+    };
+    match order.trouble {
+        Some(Trouble::Poison) => Outcome::Nack {
+            error: format!("order {}: line items do not parse", order.order_id),
+        },
+        Some(Trouble::FlakyInventory) if delivery.attempt == 1 => Outcome::Nack {
+            error: "inventory service timed out after 2000 ms".to_owned(),
+        },
+        _ => forward(&queues, &delivery, "payments", "inventory").await,
     }
 }
 
-fn payment(
-    queues: Queues,
-) -> impl Fn(Delivery) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync {
-    move |delivery| {
-        let queues = queues.clone();
-        Box::pin(async move {
-            let order = match parse(&delivery) {
-                Ok(order) => order,
-                Err(outcome) => return outcome,
-            };
-            if order.trouble == Some(Trouble::Declined) {
-                return Outcome::Reject {
-                    error: format!(
-                        "card declined for {} ({} cents)",
-                        order.customer, order.amount_cents
-                    ),
-                };
-            }
-            forward(&queues, &delivery, "shipping", "payment").await
-        })
+async fn payment(queues: Queues, delivery: Delivery) -> Outcome {
+    let order = match parse(&delivery) {
+        Ok(order) => order,
+        Err(outcome) => return outcome,
+    };
+    if order.trouble == Some(Trouble::Declined) {
+        return Outcome::Reject {
+            error: format!(
+                "card declined for {} ({} cents)",
+                order.customer, order.amount_cents
+            ),
+        };
     }
+    forward(&queues, &delivery, "shipping", "payment").await
 }
 
 async fn shipping(delivery: Delivery) -> Outcome {

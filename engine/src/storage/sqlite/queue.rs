@@ -889,18 +889,10 @@ fn dead_letter(
             ])
         })
         .map_err(|e| backend("dead-letter a message", e))?;
-    let mut moves = vec![IndexMove::Remove { queue_id, seq }];
-    if let Some(to) = death.to {
-        let state = MessageState::Ready;
-        moves.push(IndexMove::Put {
-            id,
-            queue_id: to,
-            seq,
-            visible_at: now.0,
-            state,
-            enqueued_at: now.0,
-        });
-    }
+    let moves = match death.to {
+        Some(to) => requeued(id, queue_id, to, seq, now).to_vec(),
+        None => vec![IndexMove::Remove { queue_id, seq }],
+    };
     Ok((
         DeadLettered {
             id,
@@ -910,6 +902,25 @@ fn dead_letter(
         },
         moves,
     ))
+}
+
+/// The index changes of a message leaving queue `from` for queue `to`, where
+/// it is ready now (dead-lettering into a DLQ, redrive, move).
+fn requeued(id: MessageId, from: QueueId, to: QueueId, seq: i64, now: Timestamp) -> [IndexMove; 2] {
+    [
+        IndexMove::Remove {
+            queue_id: from,
+            seq,
+        },
+        IndexMove::Put {
+            id,
+            queue_id: to,
+            seq,
+            visible_at: now.0,
+            state: MessageState::Ready,
+            enqueued_at: now.0,
+        },
+    ]
 }
 
 type Redriven = (Vec<MessageId>, Vec<IndexMove>);
@@ -961,19 +972,7 @@ fn redrive(
         .and_then(|mut stmt| stmt.execute(params![seq, to, now.0, history]))
         .map_err(|e| backend("redrive a dead letter", e))?;
         ids.push(id);
-        moves.push(IndexMove::Remove {
-            queue_id: from,
-            seq,
-        });
-        let state = MessageState::Ready;
-        moves.push(IndexMove::Put {
-            id,
-            queue_id: to,
-            seq,
-            visible_at: now.0,
-            state,
-            enqueued_at: now.0,
-        });
+        moves.extend(requeued(id, from, to, seq, now));
     }
     Ok((ids, moves))
 }
