@@ -104,6 +104,17 @@ impl Clock {
         }
     }
 
+    /// The current time as a `SystemTime`, for span timestamps: microsecond
+    /// precision on the system clock, the manual clock's millisecond in tests.
+    pub fn now_system(&self) -> SystemTime {
+        match self {
+            Clock::System => SystemTime::now(),
+            Clock::Manual(manual) => {
+                UNIX_EPOCH + Duration::from_millis(u64::try_from(manual.now().0).unwrap_or(0))
+            }
+        }
+    }
+
     /// Resolves once the clock reads `deadline` or later.
     pub async fn sleep_until(&self, deadline: Timestamp) {
         match self {

@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::feed::{Feed, FeedEvent};
 use crate::queue::Queues;
 use crate::storage::sqlite::{SqliteOptions, SqliteStore};
-use crate::storage::{MaintenanceReport, QueueStore, Store};
+use crate::storage::{MaintenanceReport, QueueStore, SpanStore, Store};
+use crate::telemetry::{DynSpanExporter, Flows, Telemetry};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "switchyard.db";
@@ -33,19 +34,42 @@ struct Inner {
     durable: Store,
     transient: Store,
     queues: Queues,
+    telemetry: Telemetry,
+    flows: Flows,
     /// Tells the maintenance task to stop.
     stop: watch::Sender<bool>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// How to open an engine beyond its [`Config`]: things that are not
+/// settings.
+#[derive(Debug, Default)]
+pub struct OpenOptions {
+    /// The clock; the system clock by default (tests inject a manual one).
+    pub clock: Clock,
+    /// Extra span exporters beside the engine's store and OTLP (tests pass
+    /// `opentelemetry_sdk`'s in-memory exporter).
+    pub span_exporters: Vec<Box<dyn DynSpanExporter>>,
+}
+
 impl Engine {
     /// Opens the engine on the system clock.
     pub async fn open(config: Config) -> Result<Engine, Error> {
-        Engine::open_with_clock(config, Clock::System).await
+        Engine::open_with(config, OpenOptions::default()).await
     }
 
     /// Opens the engine with an injected clock (tests use a manual one).
     pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Engine, Error> {
+        let options = OpenOptions {
+            clock,
+            ..OpenOptions::default()
+        };
+        Engine::open_with(config, options).await
+    }
+
+    /// Opens the engine with [`OpenOptions`].
+    pub async fn open_with(config: Config, options: OpenOptions) -> Result<Engine, Error> {
+        let clock = options.clock;
         let durable = open_durable(&config)?;
         let transient = open_store(
             SqliteOptions {
@@ -55,12 +79,25 @@ impl Engine {
             },
             None,
         )?;
-        let feed = Feed::new(config.queue.feed_capacity_events);
+        let span_store = config.telemetry.keep_spans.then(|| durable.clone());
+        let telemetry = Telemetry::start(
+            &config.telemetry,
+            clock.clone(),
+            span_store.clone(),
+            options.span_exporters,
+        )
+        .map_err(Error::Telemetry)?;
+        let flows = Flows::new(span_store);
+        let feed = Feed::new(
+            config.queue.feed_capacity_events,
+            telemetry.metrics().clone(),
+        );
         let queues = Queues::open(
             durable.clone(),
             transient.clone(),
             clock.clone(),
             feed.clone(),
+            telemetry.clone(),
             config.queue.clone(),
         )
         .await
@@ -74,6 +111,8 @@ impl Engine {
                 durable,
                 transient,
                 queues,
+                telemetry,
+                flows,
                 stop,
                 maintenance: Mutex::new(None),
             }),
@@ -86,6 +125,27 @@ impl Engine {
     /// The queues.
     pub fn queues(&self) -> &Queues {
         &self.inner.queues
+    }
+
+    /// Flow queries over the engine's own spans.
+    pub fn flows(&self) -> &Flows {
+        &self.inner.flows
+    }
+
+    /// The engine's tracing and metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// Every metric in Prometheus' text exposition format.
+    pub async fn metrics_text(&self) -> String {
+        let mut stats = Vec::new();
+        for info in self.inner.queues.list() {
+            if let Ok(s) = self.inner.queues.stats(&info.spec.name).await {
+                stats.push(s);
+            }
+        }
+        self.inner.telemetry.metrics().render(&stats)
     }
 
     /// The engine's clock.
@@ -119,6 +179,17 @@ impl Engine {
             .await
             .map_err(Error::Queues)?;
         let now = self.inner.clock.now();
+        self.inner.telemetry.expire_leases(now);
+        let telemetry = &self.inner.config.telemetry;
+        if telemetry.keep_spans {
+            let retention = Duration::from_millis(telemetry.span_retention_ms);
+            let before_us = (now.0 - retention.as_millis() as i64).saturating_mul(1000);
+            self.inner
+                .durable
+                .prune_spans(before_us, telemetry.spans_max)
+                .await
+                .map_err(Error::Maintenance)?;
+        }
         self.inner
             .transient
             .maintain(now)
@@ -144,6 +215,9 @@ impl Engine {
         if let Some(task) = task {
             let _ = task.await;
         }
+        // Spans first: the store exporter writes through the durable store.
+        let telemetry = self.inner.telemetry.clone();
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
         self.inner.durable.close().await;
         self.inner.transient.close().await;
     }
@@ -162,12 +236,17 @@ fn sqlite_options(config: &Config) -> SqliteOptions {
         writer_queue_jobs_max: storage.writer_queue_jobs_max,
         readers_max: storage.readers_max,
         wal_bytes_max: storage.wal_bytes_max,
+        keep_spans: false,
     }
 }
 
 fn open_durable(config: &Config) -> Result<Store, Error> {
     let Some(dir) = &config.storage.data_dir else {
-        return open_store(sqlite_options(config), None);
+        let options = SqliteOptions {
+            keep_spans: config.telemetry.keep_spans,
+            ..sqlite_options(config)
+        };
+        return open_store(options, None);
     };
     std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
         path: dir.clone(),
@@ -177,6 +256,7 @@ fn open_durable(config: &Config) -> Result<Store, Error> {
     open_store(
         SqliteOptions {
             path: Some(path.clone()),
+            keep_spans: config.telemetry.keep_spans,
             ..sqlite_options(config)
         },
         Some(path),

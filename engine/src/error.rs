@@ -37,6 +37,11 @@ pub enum Error {
     /// Handling: reported at start; the engine does not open.
     #[error("cannot load queues")]
     Queues(#[source] QueueError),
+    /// Span export could not start (e.g. a malformed OTLP endpoint).
+    ///
+    /// Handling: fix the telemetry configuration; the engine does not open.
+    #[error("cannot start telemetry")]
+    Telemetry(#[source] crate::telemetry::TelemetryError),
     /// A maintenance pass failed.
     ///
     /// Handling: logged; the next pass tries again.

@@ -66,13 +66,15 @@ pub enum FeedKind {
 #[derive(Clone, Debug)]
 pub struct Feed {
     tx: broadcast::Sender<FeedEvent>,
+    /// Counts every event, listened to or not.
+    metrics: crate::telemetry::Metrics,
 }
 
 impl Feed {
     /// A feed keeping at most `capacity_events` events per slow listener.
-    pub fn new(capacity_events: usize) -> Feed {
+    pub fn new(capacity_events: usize, metrics: crate::telemetry::Metrics) -> Feed {
         let (tx, _) = broadcast::channel(capacity_events.max(1));
-        Feed { tx }
+        Feed { tx, metrics }
     }
 
     /// Listens from now on.
@@ -80,7 +82,8 @@ impl Feed {
         self.tx.subscribe()
     }
 
-    /// Publishes an event; a feed nobody listens to costs nothing more.
+    /// Publishes and counts an event; a feed nobody listens to costs
+    /// nothing more than the count.
     pub(crate) fn emit(
         &self,
         at: Timestamp,
@@ -88,6 +91,7 @@ impl Feed {
         message_id: MessageId,
         kind: FeedKind,
     ) {
+        self.metrics.count(queue, &kind);
         if self.tx.receiver_count() > 0 {
             let _ = self.tx.send(FeedEvent {
                 at,

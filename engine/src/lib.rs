@@ -24,6 +24,8 @@
 //! - [`queue`]: durable queues, consumers, dead letters.
 //! - [`envelope`]: the message envelope shared by every capability.
 //! - [`feed`]: the live stream of message state changes.
+//! - [`telemetry`]: spans for every message operation, flow queries,
+//!   metrics and logs.
 //! - [`storage`]: the storage seam and its SQLite backend.
 //! - [`clock`]: injected time.
 //! - [`demo`]: the order-processing demo workload.
@@ -42,10 +44,11 @@ pub mod error;
 pub mod feed;
 pub mod queue;
 pub mod storage;
+pub mod telemetry;
 
 pub use clock::{Clock, ManualClock, Timestamp};
-pub use config::{Config, Durability, QueueConfig, StorageConfig};
-pub use engine::Engine;
+pub use config::{Config, Durability, QueueConfig, StorageConfig, TelemetryConfig};
+pub use engine::{Engine, OpenOptions};
 pub use envelope::{Envelope, MessageId, OutgoingMessage, Payload};
 pub use error::Error;
 pub use feed::{FeedEvent, FeedKind};

@@ -20,6 +20,8 @@ use crate::queue::{
     Delivery, LeaseToken, QueueEntry, QueueError, Queues, check_owner, storage_error,
 };
 use crate::storage::{ClaimOrWait, ClaimResult, QueueStore, StorageError};
+use crate::telemetry::{self, Cause, DeliveryMode, with_cause};
+use tracing::Instrument;
 
 /// How a handler ends a delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,7 +238,11 @@ impl Run {
         let policy = self.queues.claim_policy(&self.entry, self.lease_ms);
         let mut ticket = match store.claim_or_wait(self.entry.id, n_max, policy).await {
             Ok(ClaimOrWait::Claimed(result)) => {
-                return (self.queues.deliveries(&self.entry, result), false);
+                return (
+                    self.queues
+                        .deliveries(&self.entry, result, DeliveryMode::Push),
+                    false,
+                );
             }
             Ok(ClaimOrWait::Waiting(ticket)) => ticket,
             Err(e) => return (Err(storage_error(self.entry.name.as_str(), e)), false),
@@ -269,7 +275,9 @@ impl Run {
         served: Result<crate::storage::Result<ClaimResult>, oneshot::error::RecvError>,
     ) -> Result<Vec<Delivery>, QueueError> {
         match served {
-            Ok(Ok(result)) => self.queues.deliveries(&self.entry, result),
+            Ok(Ok(result)) => self
+                .queues
+                .deliveries(&self.entry, result, DeliveryMode::Push),
             Ok(Err(e)) => Err(storage_error(self.entry.name.as_str(), e)),
             Err(_) => Err(storage_error(
                 self.entry.name.as_str(),
@@ -298,11 +306,30 @@ impl Run {
             let handler = self.handler.clone();
             let workers = self.workers.clone();
             let settle_tx = settle_tx.clone();
+            let telemetry = self.queues.inner.telemetry.clone();
+            let clock = self.queues.inner.clock.clone();
             tokio::spawn(async move {
                 let worker = workers.acquire_owned().await.expect("workers never close");
                 let lease = delivery.lease.clone();
+                let cause = Cause {
+                    message_id: delivery.message.id.to_string(),
+                    correlation_id: delivery.message.envelope.correlation_id.clone(),
+                    traceparent: delivery.traceparent.clone(),
+                    tracestate: delivery.message.envelope.tracestate.clone(),
+                };
+                let span = telemetry::handler_span(&delivery);
+                let started = clock.now_system();
                 // A panicking handler fails its delivery instead of the consumer.
-                let outcome = match AssertUnwindSafe(handler(delivery)).catch_unwind().await {
+                let handled = AssertUnwindSafe(with_cause(cause, handler(delivery)))
+                    .catch_unwind()
+                    .instrument(span)
+                    .await;
+                let elapsed = clock
+                    .now_system()
+                    .duration_since(started)
+                    .unwrap_or_default();
+                telemetry.metrics().handler_ran(lease.queue(), elapsed);
+                let outcome = match handled {
                     Ok(outcome) => outcome,
                     Err(panic) => Outcome::Nack {
                         error: format!("handler panicked: {}", panic_message(&panic)),

@@ -4,12 +4,13 @@
 //! A dead letter keeps its origin and history, so a retry needs no input
 //! but the selection.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::envelope::MessageId;
 use crate::feed::FeedKind;
 use crate::queue::{DeadReason, Message, QueueError, Queues, storage_error, to_message};
 use crate::storage::{DeadLetterQuery, QueueStore};
+use crate::telemetry::MessageIds;
 
 /// Selects dead letters. Every field narrows the selection; an empty filter
 /// selects all dead letters.
@@ -143,6 +144,7 @@ impl Queues {
         let now = self.inner.clock.now();
         for message in selected {
             let queue: std::sync::Arc<str> = message.queue.as_str().into();
+            self.trace_operator_action(&queue, &message, "purged", None);
             self.inner
                 .feed
                 .emit(now, &queue, message.id, FeedKind::Purged);
@@ -169,6 +171,17 @@ impl Queues {
                 });
             }
         }
+        // What they were, for their spans: operator actions are rare, the
+        // extra read is cheap beside them.
+        let before: HashMap<MessageId, Message> = self
+            .dead_letters(&DeadLetterFilter {
+                limit: None,
+                ..filter.clone()
+            })
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
         let query = self.query(filter)?;
         let now = self.inner.clock.now();
         let ids = self
@@ -177,6 +190,10 @@ impl Queues {
             .await
             .map_err(|e| storage_error(to, e))?;
         for id in &ids {
+            if let Some(message) = before.get(id) {
+                let queue: std::sync::Arc<str> = message.queue.as_str().into();
+                self.trace_operator_action(&queue, message, action, Some(to));
+            }
             self.inner.feed.emit(
                 now,
                 target.name.shared(),
@@ -186,6 +203,23 @@ impl Queues {
         }
         target.wake.notify_waiters();
         Ok(ids)
+    }
+
+    fn trace_operator_action(
+        &self,
+        queue: &std::sync::Arc<str>,
+        message: &Message,
+        action: &'static str,
+        to: Option<&str>,
+    ) {
+        let parked = message
+            .dead_letter
+            .as_ref()
+            .is_some_and(|d| d.origin_queue == message.queue);
+        let ids = MessageIds::new(queue, message.id, &message.envelope);
+        self.inner
+            .telemetry
+            .operator_action(&ids, &message.envelope, action, to, parked);
     }
 
     /// Which stores a filter can match: both, or the one holding its queue.

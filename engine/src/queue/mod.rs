@@ -37,6 +37,7 @@ use crate::storage::{
     NewMessage, OverflowAction, QueueId, QueueStore, Settlement, StaleReason, StorageError, Store,
     StoredMessage,
 };
+use crate::telemetry::{self, DeliveryMode, MessageIds, Settled, Telemetry};
 
 pub use crate::storage::DeadReason;
 
@@ -53,6 +54,7 @@ struct Inner {
     transient: Store,
     clock: Clock,
     feed: Feed,
+    telemetry: Telemetry,
     config: QueueConfig,
     /// Declared queues by name. A std lock: never held across an await.
     registry: RwLock<HashMap<Arc<str>, Arc<QueueEntry>>>,
@@ -146,6 +148,9 @@ pub struct Delivery {
     pub redelivered: bool,
     /// The message becomes visible again at this time unless settled.
     pub lease_until: Timestamp,
+    /// W3C `traceparent` of this delivery's consumer span (when tracing is
+    /// on): follow-up messages continue the trace from here.
+    pub traceparent: Option<String>,
 }
 
 impl Delivery {
@@ -158,7 +163,10 @@ impl Delivery {
         OutgoingMessage {
             correlation_id: Some(envelope.correlation_id.clone()),
             causation_id: Some(self.message.id.to_string()),
-            traceparent: message.traceparent.or_else(|| envelope.traceparent.clone()),
+            traceparent: message
+                .traceparent
+                .or_else(|| self.traceparent.clone())
+                .or_else(|| envelope.traceparent.clone()),
             tracestate: message.tracestate.or_else(|| envelope.tracestate.clone()),
             ..message
         }
@@ -262,6 +270,7 @@ impl Queues {
         transient: Store,
         clock: Clock,
         feed: Feed,
+        telemetry: Telemetry,
         config: QueueConfig,
     ) -> Result<Queues, QueueError> {
         let queues = Queues {
@@ -270,6 +279,7 @@ impl Queues {
                 transient,
                 clock,
                 feed,
+                telemetry,
                 config,
                 registry: RwLock::new(HashMap::new()),
                 declare_lock: tokio::sync::Mutex::new(()),
@@ -503,10 +513,16 @@ impl Queues {
     ) -> Result<Vec<SendReceipt>, QueueError> {
         let entry = self.entry(queue)?;
         let now = self.inner.clock.now();
+        let batch_len = messages.len();
+        let mut send_spans = Vec::new();
         let new_messages = messages
             .into_iter()
-            .map(|message| self.new_message(&entry, message, now))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|message| {
+                let (new, span) = self.new_message(&entry, message, now, batch_len)?;
+                send_spans.extend(span);
+                Ok(new)
+            })
+            .collect::<Result<Vec<_>, QueueError>>()?;
         let overflow = match entry.spec.overflow {
             Overflow::RejectPublish => OverflowAction::Reject,
             Overflow::DeadLetterOldest => OverflowAction::DeadLetterOldest {
@@ -523,14 +539,28 @@ impl Queues {
         let result = self
             .store(entry.spec.durable)
             .insert(entry.id, new_messages, policy)
-            .await
-            .map_err(|e| match e {
-                StorageError::QueueFull { length_max } => QueueError::QueueFull {
-                    queue: queue.to_owned(),
-                    length_max,
-                },
-                other => storage_error(queue, other),
-            })?;
+            .await;
+        match &result {
+            Ok(result) => {
+                for (span, inserted) in send_spans.into_iter().zip(&result.inserted) {
+                    let telemetry = &self.inner.telemetry;
+                    telemetry.send_ended(span, None, inserted.duplicate);
+                }
+            }
+            Err(e) => {
+                let error = e.to_string();
+                for span in send_spans {
+                    self.inner.telemetry.send_ended(span, Some(&error), false);
+                }
+            }
+        }
+        let result = result.map_err(|e| match e {
+            StorageError::QueueFull { length_max } => QueueError::QueueFull {
+                queue: queue.to_owned(),
+                length_max,
+            },
+            other => storage_error(queue, other),
+        })?;
         for inserted in result.inserted.iter().filter(|i| !i.duplicate) {
             self.inner
                 .feed
@@ -548,12 +578,16 @@ impl Queues {
             .collect())
     }
 
+    /// Validates one outgoing message and builds its stored form, starting
+    /// its producer span. A message sent while a push handler runs inherits
+    /// the handled message's correlation id, causation and trace.
     fn new_message(
         &self,
         entry: &QueueEntry,
         message: OutgoingMessage,
         now: Timestamp,
-    ) -> Result<NewMessage, QueueError> {
+        batch_len: usize,
+    ) -> Result<(NewMessage, Option<telemetry::SendSpan>), QueueError> {
         let payload = message.payload.ok_or_else(|| QueueError::MissingPayload {
             queue: entry.name.to_string(),
         })?;
@@ -571,24 +605,58 @@ impl Queues {
             (a, b) => a.or(b),
         };
         let visible_at = message.deliver_at.unwrap_or(now).max(now);
-        Ok(NewMessage {
+        let cause = match (&message.correlation_id, &message.causation_id) {
+            (None, None) => telemetry::current_cause(),
+            _ => None,
+        };
+        let (correlation_id, causation_id, traceparent, tracestate) = match cause {
+            Some(cause) => (
+                cause.correlation_id,
+                Some(cause.message_id),
+                message.traceparent.or(cause.traceparent),
+                message.tracestate.or(cause.tracestate),
+            ),
+            None => (
+                message.correlation_id.unwrap_or_else(|| id.to_string()),
+                message.causation_id,
+                message.traceparent,
+                message.tracestate,
+            ),
+        };
+        let mut envelope = Envelope {
+            timestamp: now,
+            source: message.source,
+            correlation_id,
+            causation_id,
+            reply_to: message.reply_to,
+            headers: message.headers,
+            traceparent,
+            tracestate,
+        };
+        let ids = MessageIds::new(entry.name.shared(), id, &envelope);
+        let span = self.inner.telemetry.send_started(
+            &ids,
+            envelope.source.as_deref(),
+            (
+                envelope.traceparent.as_deref(),
+                envelope.tracestate.as_deref(),
+            ),
+            batch_len,
+        );
+        let span = span.map(|(span, traceparent)| {
+            envelope.traceparent = Some(traceparent);
+            span
+        });
+        let new = NewMessage {
             id,
             payload,
-            envelope: encode_envelope(&Envelope {
-                timestamp: now,
-                source: message.source,
-                correlation_id: message.correlation_id.unwrap_or_else(|| id.to_string()),
-                causation_id: message.causation_id,
-                reply_to: message.reply_to,
-                headers: message.headers,
-                traceparent: message.traceparent,
-                tracestate: message.tracestate,
-            }),
+            envelope: encode_envelope(&envelope),
             visible_at,
             // TTL counts from when the message becomes deliverable.
             expires_at: ttl_ms.map(|ttl| visible_at.plus(Duration::from_millis(ttl))),
             idempotency_key: message.idempotency_key,
-        })
+        };
+        Ok((new, span))
     }
 
     /// Leases up to `options.n_max` messages. Each delivery counts as an
@@ -631,7 +699,7 @@ impl Queues {
             .claim(entry.id, n_max, policy)
             .await
             .map_err(|e| storage_error(entry.name.as_str(), e))?;
-        self.deliveries(entry, result)
+        self.deliveries(entry, result, DeliveryMode::Pull)
     }
 
     fn claim_policy(&self, entry: &QueueEntry, lease_ms: u64) -> ClaimPolicy {
@@ -649,6 +717,7 @@ impl Queues {
         &self,
         entry: &QueueEntry,
         result: ClaimResult,
+        mode: DeliveryMode,
     ) -> Result<Vec<Delivery>, QueueError> {
         let now = self.inner.clock.now();
         self.report_dead(entry, &result.dead_lettered, now);
@@ -664,17 +733,31 @@ impl Queues {
                 self.inner
                     .feed
                     .emit(now, entry.name.shared(), stored.id, kind);
-                Ok(Delivery {
-                    lease: LeaseToken {
-                        queue: entry.name.clone(),
-                        seq: stored.seq,
-                        lease_gen: stored.lease_gen,
-                        attempt: stored.attempts,
-                    },
+                let key = (entry.spec.durable, stored.seq, stored.lease_gen);
+                let lease = LeaseToken {
+                    queue: entry.name.clone(),
+                    seq: stored.seq,
+                    lease_gen: stored.lease_gen,
                     attempt: stored.attempts,
-                    redelivered: stored.attempts > 1,
-                    lease_until: stored.visible_at,
-                    message: to_message(entry.name.as_str(), stored)?,
+                };
+                let (attempt, lease_until) = (stored.attempts, stored.visible_at);
+                let message = to_message(entry.name.as_str(), stored)?;
+                let ids = MessageIds::new(entry.name.shared(), message.id, &message.envelope);
+                let traceparent = self.inner.telemetry.delivery_started(
+                    key,
+                    ids,
+                    &message.envelope,
+                    attempt,
+                    lease_until,
+                    mode,
+                );
+                Ok(Delivery {
+                    lease,
+                    attempt,
+                    redelivered: attempt > 1,
+                    lease_until,
+                    message,
+                    traceparent,
                 })
             })
             .collect()
@@ -803,6 +886,18 @@ impl Queues {
         let mut kinds = Vec::with_capacity(items.len());
         let mut settlements = Vec::with_capacity(items.len());
         for (idx, lease, settlement) in items {
+            let settled = match &settlement {
+                Settlement::Ack => Settled::Acked,
+                Settlement::Retry { visible_at, error } => Settled::RetryScheduled {
+                    due: *visible_at,
+                    error: error.clone().unwrap_or_default(),
+                },
+                Settlement::DeadLetter { reason, error, .. } => Settled::DeadLettered {
+                    reason: *reason,
+                    to: entry.dead_letter.as_ref().map(|d| d.1.to_string()),
+                    error: error.clone(),
+                },
+            };
             let kind = match &settlement {
                 Settlement::Ack => FeedKind::Acked,
                 Settlement::Retry { visible_at, .. } => FeedKind::RetryScheduled {
@@ -820,7 +915,7 @@ impl Queues {
                 attempt: lease.attempt,
                 lease_gen: lease.lease_gen,
             };
-            kinds.push((idx, lease, kind));
+            kinds.push((idx, lease, kind, settled));
             settlements.push((lease_ref, settlement));
         }
         let results = match self
@@ -833,7 +928,7 @@ impl Queues {
                 let message = e.to_string();
                 return kinds
                     .into_iter()
-                    .map(|(idx, _, _)| {
+                    .map(|(idx, _, _, _)| {
                         let source = StorageError::Backend {
                             op: "settle deliveries",
                             source: message.clone().into(),
@@ -847,9 +942,13 @@ impl Queues {
         let answers = kinds
             .into_iter()
             .zip(results)
-            .map(|((idx, lease, kind), result)| match result {
+            .map(|((idx, lease, kind, settled), result)| match result {
                 Ok(id) => {
                     dead_lettered |= matches!(kind, FeedKind::DeadLettered { .. });
+                    let key = (entry.spec.durable, lease.seq, lease.lease_gen);
+                    self.inner
+                        .telemetry
+                        .delivery_settled(key, lease.attempt, &settled);
                     self.inner.feed.emit(now, entry.name.shared(), id, kind);
                     (idx, Ok(()))
                 }
@@ -944,6 +1043,16 @@ impl Queues {
     fn report_dead(&self, entry: &QueueEntry, dead: &[DeadLettered], now: Timestamp) {
         for d in dead {
             let to = entry.dead_letter.as_ref().map(|(_, dlq)| dlq.to_string());
+            if let Ok(envelope) = serde_json::from_str::<Envelope>(&d.envelope) {
+                let ids = MessageIds::new(entry.name.shared(), d.id, &envelope);
+                self.inner.telemetry.dead_lettered(
+                    &ids,
+                    &envelope,
+                    d.reason,
+                    to.as_deref(),
+                    d.attempts,
+                );
+            }
             self.inner.feed.emit(
                 now,
                 entry.name.shared(),

@@ -1294,7 +1294,7 @@ async fn no_delivery_is_stranded_between_a_waiting_consumer_and_its_wake_up() {
 async fn a_follow_up_carries_correlation_causation_and_trace_context() {
     // Goal: a message sent while handling another stays in the same flow
     // without the handler copying ids: same correlation id, the handled
-    // message's id as causation id, the same trace context.
+    // message's id as causation id, the same trace.
     let f = fixture().await;
     let queues = f.engine.queues();
     queues.declare(QueueSpec::new("orders")).await.unwrap();
@@ -1316,5 +1316,8 @@ async fn a_follow_up_carries_correlation_causation_and_trace_context() {
     let payment = f.receive("payments", 1).await.remove(0).message;
     assert_eq!(payment.envelope.correlation_id, "order-42");
     assert_eq!(payment.envelope.causation_id, Some(first.id.to_string()));
-    assert_eq!(payment.envelope.traceparent.as_deref(), Some(traceparent));
+    // Same trace, a new span: the payment's producer span.
+    let payment_tp = payment.envelope.traceparent.expect("a traceparent");
+    assert_eq!(payment_tp[..35], traceparent[..35], "{payment_tp}");
+    assert_ne!(payment_tp, traceparent);
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload};
 use crate::storage::{
-    ClaimPolicy, DeadLetterQuery, DeadReason, InsertPolicy, LeaseRef, MessageState, NewMessage,
-    OverflowAction, QueueId, QueueStore, Settlement, StaleReason, StorageError, Store,
+    ClaimPolicy, DeadLetterQuery, DeadReason, FlowSummaryRow, InsertPolicy, LeaseRef, MessageState,
+    NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanKey, SpanRecord, SpanStore,
+    StaleReason, StorageError, Store,
 };
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -770,6 +771,137 @@ async fn a_token_never_matches_a_later_lease(store: Store) {
     );
 }
 
+fn span(trace: &str, id: &str, correlation: &str, message: &str, start_us: i64) -> SpanRecord {
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("messaging.system".to_owned(), "switchyard".into());
+    SpanRecord {
+        trace_id: trace.to_owned(),
+        span_id: id.to_owned(),
+        parent_span_id: None,
+        name: "send orders".to_owned(),
+        kind: "producer".to_owned(),
+        start_us,
+        duration_us: 5,
+        status: "ok".to_owned(),
+        status_message: None,
+        operation: Some("send".to_owned()),
+        queue: Some("orders".to_owned()),
+        message_id: Some(message.to_owned()),
+        correlation_id: Some(correlation.to_owned()),
+        causation_id: None,
+        attempt: Some(1),
+        outcome: None,
+        attributes,
+        links: vec![("t0".to_owned(), "s0".to_owned())],
+    }
+}
+
+async fn spans_are_found_by_correlation_trace_and_message(store: Store) {
+    let a = span("t1", "s1", "c1", "m1", 10);
+    let mut b = span("t1", "s2", "c1", "m2", 5);
+    b.parent_span_id = Some("s1".to_owned());
+    b.status = "error".to_owned();
+    b.status_message = Some("boom".to_owned());
+    let c = span("t2", "s3", "c2", "m1", 20);
+    store
+        .record_spans(vec![a.clone(), b.clone(), c.clone()])
+        .unwrap();
+    let by = |key| store.spans(key, 100);
+    assert_eq!(
+        by(SpanKey::Correlation("c1".to_owned())).await.unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(
+        by(SpanKey::Trace("t2".to_owned())).await.unwrap(),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        by(SpanKey::Message("m1".to_owned())).await.unwrap(),
+        vec![a, c]
+    );
+    assert!(
+        by(SpanKey::Message("none".to_owned()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .spans(SpanKey::Correlation("c1".to_owned()), 1)
+            .await
+            .unwrap(),
+        vec![b]
+    );
+}
+
+async fn recent_flows_summarize_the_latest_activity(store: Store) {
+    let mut dead = span("t1", "s2", "c1", "m1", 30);
+    dead.operation = Some("dead_letter".to_owned());
+    dead.status = "error".to_owned();
+    dead.queue = Some("orders.dlq".to_owned());
+    store
+        .record_spans(vec![
+            span("t1", "s1", "c1", "m1", 10),
+            dead,
+            span("t2", "s3", "c2", "m2", 20),
+        ])
+        .unwrap();
+    let flows = store.recent_flows(10, 1000).await.unwrap();
+    assert_eq!(
+        flows,
+        vec![
+            FlowSummaryRow {
+                correlation_id: "c1".to_owned(),
+                first_us: 10,
+                last_us: 35,
+                n_spans: 2,
+                n_errors: 1,
+                n_dead_lettered: 1,
+                queues: vec!["orders".to_owned(), "orders.dlq".to_owned()],
+            },
+            FlowSummaryRow {
+                correlation_id: "c2".to_owned(),
+                first_us: 20,
+                last_us: 25,
+                n_spans: 1,
+                n_errors: 0,
+                n_dead_lettered: 0,
+                queues: vec!["orders".to_owned()],
+            },
+        ]
+    );
+    assert_eq!(store.recent_flows(1, 1000).await.unwrap().len(), 1);
+    // The window looks at the newest spans only.
+    let newest = store.recent_flows(10, 1).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].correlation_id, "c2");
+}
+
+async fn spans_are_pruned_by_age_then_count(store: Store) {
+    let spans = (0..6)
+        .map(|n| span("t", &format!("s{n}"), "c", "m", n * 10))
+        .collect();
+    store.record_spans(spans).unwrap();
+    assert_eq!(
+        store.prune_spans(20, 100).await.unwrap(),
+        2,
+        "s0 and s1 are too old"
+    );
+    assert_eq!(
+        store.prune_spans(0, 3).await.unwrap(),
+        1,
+        "then the oldest over the limit"
+    );
+    let kept: Vec<String> = store
+        .spans(SpanKey::Trace("t".to_owned()), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.span_id)
+        .collect();
+    assert_eq!(kept, vec!["s3", "s4", "s5"]);
+}
+
 /// Opens a backend for one test and keeps what it needs alive.
 struct Opened {
     store: Store,
@@ -780,6 +912,7 @@ fn sqlite_file() -> Opened {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = crate::storage::sqlite::SqliteOptions {
         path: Some(dir.path().join("conformance.db")),
+        keep_spans: true,
         ..Default::default()
     };
     let store =
@@ -792,8 +925,11 @@ fn sqlite_file() -> Opened {
 
 fn sqlite_memory() -> Opened {
     let store = Store::Sqlite(
-        crate::storage::sqlite::SqliteStore::open(Default::default())
-            .expect("open sqlite in memory"),
+        crate::storage::sqlite::SqliteStore::open(crate::storage::sqlite::SqliteOptions {
+            keep_spans: true,
+            ..Default::default()
+        })
+        .expect("open sqlite in memory"),
     );
     Opened { store, _dir: None }
 }
@@ -835,6 +971,9 @@ macro_rules! suite {
             a_cancelled_wait_is_not_served,
             waiters_do_not_jump_the_queue,
             a_token_never_matches_a_later_lease,
+            spans_are_found_by_correlation_trace_and_message,
+            recent_flows_summarize_the_latest_activity,
+            spans_are_pruned_by_age_then_count,
         );
     };
 }

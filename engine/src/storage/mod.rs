@@ -247,6 +247,8 @@ pub struct DeadLettered {
     pub to: Option<QueueId>,
     /// Attempts it had used.
     pub attempts: u32,
+    /// Its envelope (JSON text), so the dead-lettering can be traced.
+    pub envelope: String,
 }
 
 /// Result of an insert.
@@ -576,6 +578,107 @@ pub trait QueueStore {
     fn maintain(&self, now: Timestamp) -> impl Future<Output = Result<MaintenanceReport>> + Send;
 }
 
+/// One finished span, as the engine keeps it for its flow queries. Known
+/// messaging attributes have their own fields (so they can be searched); the
+/// rest stay in `attributes`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanRecord {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// The parent's span id; `None` for a root.
+    pub parent_span_id: Option<String>,
+    /// Span name, e.g. `send orders`.
+    pub name: String,
+    /// `producer`, `consumer`, `internal`, `client` or `server`.
+    pub kind: String,
+    /// Start, microseconds since the Unix epoch.
+    pub start_us: i64,
+    /// Length in microseconds.
+    pub duration_us: i64,
+    /// `ok`, `error` or `unset`.
+    pub status: String,
+    /// The error's description when `status` is `error`.
+    pub status_message: Option<String>,
+    /// Switchyard operation (`send`, `process`, `ack`, `dead_letter`...).
+    pub operation: Option<String>,
+    /// Queue (or topic, stream) the span is about.
+    pub queue: Option<String>,
+    /// Message the span is about.
+    pub message_id: Option<String>,
+    /// The flow's correlation id.
+    pub correlation_id: Option<String>,
+    /// Id of the message that caused this one.
+    pub causation_id: Option<String>,
+    /// Delivery attempt.
+    pub attempt: Option<i64>,
+    /// How a delivery ended (`acked`, `retry_scheduled`, `dead_lettered`...).
+    pub outcome: Option<String>,
+    /// Every other attribute.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// Linked spans: `(trace_id, span_id)`.
+    pub links: Vec<(String, String)>,
+}
+
+/// Which spans a flow query wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanKey {
+    /// Every span of one correlation id.
+    Correlation(String),
+    /// Every span of one trace.
+    Trace(String),
+    /// Every span about one message.
+    Message(String),
+}
+
+/// One recent flow, summarized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowSummaryRow {
+    /// Its correlation id.
+    pub correlation_id: String,
+    /// Earliest span start (µs since the epoch).
+    pub first_us: i64,
+    /// Latest span end (µs since the epoch).
+    pub last_us: i64,
+    /// Spans kept of it.
+    pub n_spans: u64,
+    /// Spans with an error status.
+    pub n_errors: u64,
+    /// Dead-letterings in it.
+    pub n_dead_lettered: u64,
+    /// Queues it touched, sorted.
+    pub queues: Vec<String>,
+}
+
+/// The engine's own copy of its spans, for flow queries without an external
+/// tracing backend.
+pub trait SpanStore {
+    /// Stores finished spans. Called from the span exporter's own thread,
+    /// never from an async task: it may block.
+    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()>;
+    /// Spans matching `key`, by start time, at most `n_max`.
+    fn spans(
+        &self,
+        key: SpanKey,
+        n_max: u32,
+    ) -> impl Future<Output = Result<Vec<SpanRecord>>> + Send;
+    /// The flows with the most recent activity, newest first, looking at the
+    /// last `window_spans` spans only.
+    fn recent_flows(
+        &self,
+        n_max: u32,
+        window_spans: u32,
+    ) -> impl Future<Output = Result<Vec<FlowSummaryRow>>> + Send;
+    /// Deletes spans that started before `before_us`, then the oldest until
+    /// at most `rows_max` remain. Returns how many were deleted.
+    fn prune_spans(
+        &self,
+        before_us: i64,
+        rows_max: u64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
+
 /// The closed set of backends: one `match` per method, so the engine is not
 /// generic over storage.
 #[derive(Clone, Debug)]
@@ -601,6 +704,21 @@ impl Store {
     /// Flushes and closes the store; waits for the writer to finish.
     pub async fn close(&self) {
         dispatch!(self, s => s.close().await)
+    }
+}
+
+impl SpanStore for Store {
+    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
+        dispatch!(self, s => s.record_spans(spans))
+    }
+    async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
+        dispatch!(self, s => s.spans(key, n_max).await)
+    }
+    async fn recent_flows(&self, n_max: u32, window_spans: u32) -> Result<Vec<FlowSummaryRow>> {
+        dispatch!(self, s => s.recent_flows(n_max, window_spans).await)
+    }
+    async fn prune_spans(&self, before_us: i64, rows_max: u64) -> Result<u64> {
+        dispatch!(self, s => s.prune_spans(before_us, rows_max).await)
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod index;
 mod queue;
+mod spans;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::storage::sqlite::index::{Index, WaiterReply, answer};
 use crate::storage::sqlite::sync::Syncer;
-use crate::storage::{Result, StorageError};
+use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, SpanStore, StorageError};
 
 /// How the SQLite store is opened.
 #[derive(Clone, Debug)]
@@ -47,6 +48,9 @@ pub struct SqliteOptions {
     pub readers_max: usize,
     /// Size the WAL file is truncated to after a checkpoint.
     pub wal_bytes_max: u64,
+    /// Also keep the engine's spans, in a database beside this one
+    /// (`spans.rs`).
+    pub keep_spans: bool,
 }
 
 impl Default for SqliteOptions {
@@ -58,6 +62,7 @@ impl Default for SqliteOptions {
             writer_queue_jobs_max: 65_536,
             readers_max: 4,
             wal_bytes_max: 64 * 1024 * 1024,
+            keep_spans: false,
         }
     }
 }
@@ -78,6 +83,8 @@ impl std::fmt::Debug for SqliteStore {
 
 struct Inner {
     options: SqliteOptions,
+    /// The span database, when `options.keep_spans`.
+    spans: Option<spans::SpanDb>,
     /// `None` once closed.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     /// Joined on close so that the last commit is done before `close` returns.
@@ -159,8 +166,13 @@ impl SqliteStore {
         } else {
             0
         };
+        let spans = match options.keep_spans {
+            true => Some(spans::SpanDb::open(options.path.as_deref())?),
+            false => None,
+        };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                spans,
                 reader_permits: Semaphore::new(readers_max),
                 options,
                 jobs: Mutex::new(Some(jobs_tx)),
@@ -582,5 +594,32 @@ fn backend(
     StorageError::Backend {
         op,
         source: e.into(),
+    }
+}
+
+impl SqliteStore {
+    fn span_db(&self) -> Result<&spans::SpanDb> {
+        self.inner
+            .spans
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend {
+                op: "use spans",
+                source: "this store was opened without a span database".into(),
+            })
+    }
+}
+
+impl SpanStore for SqliteStore {
+    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
+        self.span_db()?.record(spans)
+    }
+    async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
+        self.span_db()?.spans(key, n_max).await
+    }
+    async fn recent_flows(&self, n_max: u32, window_spans: u32) -> Result<Vec<FlowSummaryRow>> {
+        self.span_db()?.recent_flows(n_max, window_spans).await
+    }
+    async fn prune_spans(&self, before_us: i64, rows_max: u64) -> Result<u64> {
+        self.span_db()?.prune(before_us, rows_max).await
     }
 }

@@ -278,8 +278,10 @@ impl QueueStore for SqliteStore {
             let mut moves = Vec::with_capacity(expired.len() * 2);
             for (seq, id, attempts) in expired {
                 let death = Death { reason: DeadReason::Expired, to: dead_letter_to, error: None, queue_name: &queue_name };
-                moves.extend(dead_letter(conn, queue_id, seq, &death, now)?.1);
-                dead.push(DeadLettered { id, reason: DeadReason::Expired, to: dead_letter_to, attempts });
+                let (record, index_moves) = dead_letter(conn, queue_id, seq, &death, now)?;
+                debug_assert_eq!((record.id, record.attempts), (id, attempts));
+                moves.extend(index_moves);
+                dead.push(record);
             }
             apply(index, moves);
             Ok(dead)
@@ -841,11 +843,11 @@ fn dead_letter(
     death: &Death<'_>,
     now: Timestamp,
 ) -> Result<(DeadLettered, Vec<IndexMove>)> {
-    let (id, attempts, history): (MessageId, u32, Option<String>) = conn
-        .prepare_cached("SELECT id, attempts, history FROM messages WHERE seq = ?1")
+    let (id, attempts, history, envelope): (MessageId, u32, Option<String>, String) = conn
+        .prepare_cached("SELECT id, attempts, history, envelope FROM messages WHERE seq = ?1")
         .and_then(|mut stmt| {
             stmt.query_row([seq], |row| {
-                Ok((read_id(row, 0)?, row.get(1)?, row.get(2)?))
+                Ok((read_id(row, 0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
         })
         .map_err(|e| backend("read a message to dead-letter", e))?;
@@ -899,6 +901,7 @@ fn dead_letter(
             reason: death.reason,
             to: death.to,
             attempts,
+            envelope,
         },
         moves,
     ))
