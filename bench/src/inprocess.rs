@@ -19,9 +19,32 @@ use crate::peers::{Measurement, micros_since};
 /// Most sends in flight, as for the peers' publisher confirms.
 const SEND_WINDOW: usize = 1024;
 
-/// Measures one durability mode.
+/// What the engine does with its spans during a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tracing {
+    /// No spans are made at all.
+    Off,
+    /// Every span is recorded in the engine's own store (the default).
+    Store,
+    /// Recorded in the store and exported over OTLP/HTTP to this base URL.
+    StoreAndOtlp(String),
+}
+
+/// Measures one durability mode, with the engine's default tracing (every
+/// span kept in its store).
 pub async fn run(
     durability: Durability,
+    n_messages: usize,
+    n_rtt: usize,
+    payload: &[u8],
+) -> Result<Measurement> {
+    run_traced(durability, Tracing::Store, n_messages, n_rtt, payload).await
+}
+
+/// Measures one durability mode with the given tracing.
+pub async fn run_traced(
+    durability: Durability,
+    tracing: Tracing,
     n_messages: usize,
     n_rtt: usize,
     payload: &[u8],
@@ -33,6 +56,11 @@ pub async fn run(
     let mut config = Config::default();
     config.storage.data_dir = Some(dir.path().to_path_buf());
     config.storage.durability = durability;
+    match &tracing {
+        Tracing::Off => config.telemetry.keep_spans = false,
+        Tracing::Store => {}
+        Tracing::StoreAndOtlp(url) => config.telemetry.otlp_endpoint = Some(url.clone()),
+    }
     let engine = Engine::open(config).await.context("open the engine")?;
     let elapsed = throughput(&engine, n_messages, payload).await?;
     let stats = engine.storage_stats();
@@ -49,8 +77,16 @@ pub async fn run(
         ),
     };
     let per_commit = stats.n_jobs as f64 / stats.n_transactions.max(1) as f64;
+    let (name, text) = match tracing {
+        Tracing::Off => (format!("{name}, tracing off"), format!("{text}; no spans")),
+        Tracing::Store => (name.to_owned(), text.to_owned()),
+        Tracing::StoreAndOtlp(_) => (
+            format!("{name} + OTLP"),
+            format!("{text}; spans also exported over OTLP/HTTP"),
+        ),
+    };
     let text = format!("{text}; {per_commit:.0} operations per commit");
-    Ok(Measurement::new(name, &text, n_messages, elapsed, rtt))
+    Ok(Measurement::new(&name, &text, n_messages, elapsed, rtt))
 }
 
 async fn throughput(engine: &Engine, n_messages: usize, payload: &[u8]) -> Result<Duration> {

@@ -39,6 +39,10 @@ enum Command {
     Switchyard(PeerArgs),
     /// Measure the peer queues (RabbitMQ, NATS JetStream, PostgreSQL) that are reachable.
     Peers(PeerArgs),
+    /// Measure what tracing costs: Switchyard (fsync) with tracing off, with
+    /// every span recorded in its own store (the default), and with OTLP
+    /// export on top (to a receiver in this process that decodes nothing).
+    Tracing(PeerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +119,7 @@ async fn main() -> Result<()> {
         Command::All(args) => all_command(&args, true).await,
         Command::Switchyard(args) => all_command(&args, false).await,
         Command::Peers(args) => peers_command(&args).await,
+        Command::Tracing(args) => tracing_command(&args).await,
     }
 }
 
@@ -168,6 +173,93 @@ async fn all_command(args: &PeerArgs, with_peers: bool) -> Result<()> {
         bail!("peer(s) failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+async fn tracing_command(args: &PeerArgs) -> Result<()> {
+    use crate::inprocess::Tracing;
+    let payload = vec![0x5a_u8; args.payload_bytes];
+    let otlp = otlp_sink::start().await?;
+    let modes = [
+        Tracing::Off,
+        Tracing::Store,
+        Tracing::StoreAndOtlp(otlp.clone()),
+    ];
+    let mut rows = Vec::new();
+    for mode in modes {
+        let mut runs = Vec::new();
+        for run in 1..=args.repeat.max(1) {
+            println!(
+                "running switchyard (fsync, {mode:?}) {run}/{} ...",
+                args.repeat.max(1)
+            );
+            runs.push(
+                crate::inprocess::run_traced(
+                    ::switchyard::Durability::Fsync,
+                    mode.clone(),
+                    args.messages,
+                    args.rtt,
+                    &payload,
+                )
+                .await?,
+            );
+        }
+        runs.sort_by(|a, b| a.throughput_msgs_per_s.total_cmp(&b.throughput_msgs_per_s));
+        rows.push(runs.swap_remove(runs.len() / 2));
+    }
+    println!();
+    print_table(&rows, Some("Switchyard (fsync), tracing off"));
+    Ok(())
+}
+
+/// A stand-in OTLP/HTTP collector: answers every request with 200 and
+/// throws the body away, so the bench measures the exporter, not a collector.
+mod otlp_sink {
+    use anyhow::Result;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    pub(crate) async fn start() -> Result<String> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0usize;
+                        loop {
+                            let mut header = String::new();
+                            if stream.read_line(&mut header).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let header = header.trim_end();
+                            if header.is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = header.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let reply = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if stream.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(url)
+    }
 }
 
 async fn peers_command(args: &PeerArgs) -> Result<()> {

@@ -81,6 +81,13 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
     for kv in span.attributes {
         take_attribute(&mut record, kv.key, kv.value);
     }
+    // Application spans bridged from `tracing` (a handler's own spans) carry
+    // the ids as plain fields.
+    if record.correlation_id.is_none()
+        && let Some(serde_json::Value::String(id)) = record.attributes.get("correlation_id")
+    {
+        record.correlation_id = Some(id.clone());
+    }
     record
 }
 

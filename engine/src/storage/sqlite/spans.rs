@@ -8,6 +8,7 @@
 //! Writes come in batches from the span exporter's thread and take one
 //! transaction each. Reads use their own connection on the WAL snapshot.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -51,12 +52,18 @@ impl SpanDb {
         })
     }
 
+    /// Stores a batch in one transaction. Spans without a correlation id
+    /// belong to no flow and are not kept.
     pub(crate) fn record(&self, spans: Vec<SpanRecord>) -> Result<()> {
         let mut conn = self.inner.writer.lock().expect("span writer lock");
         let tx = conn
             .transaction()
             .map_err(|e| backend("begin a span batch", e))?;
         {
+            // Lookup rows point at the newest span of their key, so pruning
+            // (oldest rows first) drops a lookup only with its last span.
+            let mut messages: HashMap<(String, String), i64> = HashMap::new();
+            let mut traces: HashMap<(String, String), i64> = HashMap::new();
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_us,
@@ -67,6 +74,9 @@ impl SpanDb {
                 )
                 .map_err(|e| backend("prepare the span insert", e))?;
             for span in spans {
+                let Some(correlation_id) = span.correlation_id.clone() else {
+                    continue;
+                };
                 let attributes = serde_json::Value::Object(span.attributes).to_string();
                 let links = serde_json::to_string(&span.links).expect("links serialize");
                 insert
@@ -91,6 +101,27 @@ impl SpanDb {
                         links,
                     ])
                     .map_err(|e| backend("store a span", e))?;
+                let row = tx.last_insert_rowid();
+                if let Some(message_id) = span.message_id {
+                    messages.insert((message_id, correlation_id.clone()), row);
+                }
+                traces.insert((span.trace_id, correlation_id), row);
+            }
+            for (table, key, rows) in [
+                ("span_messages", "message_id", messages),
+                ("span_traces", "trace_id", traces),
+            ] {
+                let mut upsert = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO {table} ({key}, correlation_id, span_row) VALUES (?1, ?2, ?3)
+                         ON CONFLICT ({key}, correlation_id) DO UPDATE SET span_row = excluded.span_row"
+                    ))
+                    .map_err(|e| backend("prepare the span lookup upsert", e))?;
+                for ((id, correlation_id), row) in rows {
+                    upsert
+                        .execute(params![id, correlation_id, row])
+                        .map_err(|e| backend("store a span lookup", e))?;
+                }
             }
         }
         tx.commit().map_err(|e| backend("commit a span batch", e))
@@ -98,16 +129,27 @@ impl SpanDb {
 
     pub(crate) async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
         self.read(move |conn| {
-            let (column, value) = match &key {
-                SpanKey::Correlation(id) => ("correlation_id", id),
-                SpanKey::Trace(id) => ("trace_id", id),
-                SpanKey::Message(id) => ("message_id", id),
+            // Message and trace ids go through their lookup table to the
+            // correlation index, the only index on the span table.
+            let (filter, value) = match &key {
+                SpanKey::Correlation(id) => ("correlation_id = ?1", id),
+                SpanKey::Trace(id) => (
+                    "correlation_id IN (SELECT correlation_id FROM span_traces WHERE trace_id = ?1)
+                     AND trace_id = ?1",
+                    id,
+                ),
+                SpanKey::Message(id) => (
+                    "correlation_id IN
+                       (SELECT correlation_id FROM span_messages WHERE message_id = ?1)
+                     AND message_id = ?1",
+                    id,
+                ),
             };
             let sql = format!(
                 "SELECT trace_id, span_id, parent_span_id, name, kind, start_us, duration_us,
                         status, status_message, operation, queue, message_id, correlation_id,
                         causation_id, attempt, outcome, attributes, links
-                 FROM spans WHERE {column} = ?1 ORDER BY start_us, id LIMIT ?2"
+                 FROM spans WHERE {filter} ORDER BY start_us, id LIMIT ?2"
             );
             let mut stmt = conn
                 .prepare_cached(&sql)
@@ -186,22 +228,42 @@ impl SpanDb {
     pub(crate) async fn prune(&self, before_us: i64, rows_max: u64) -> Result<u64> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = db.inner.writer.lock().expect("span writer lock");
-            let mut n_deleted = conn
-                .execute("DELETE FROM spans WHERE start_us < ?1", params![before_us])
-                .map_err(|e| backend("prune old spans", e))? as u64;
-            let max_id: Option<i64> = conn
+            let mut conn = db.inner.writer.lock().expect("span writer lock");
+            let tx = conn
+                .transaction()
+                .map_err(|e| backend("begin pruning spans", e))?;
+            let max_id: Option<i64> = tx
                 .query_row("SELECT max(id) FROM spans", [], |row| row.get(0))
+                .map_err(|e| backend("count spans", e))?;
+            let Some(max_id) = max_id else {
+                return Ok(0);
+            };
+            // Rows are appended in (roughly) time order: the first young row
+            // is found after scanning only the old ones.
+            let first_young: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM spans WHERE start_us >= ?1 ORDER BY id LIMIT 1",
+                    params![before_us],
+                    |row| row.get(0),
+                )
                 .optional()
-                .map_err(|e| backend("count spans", e))?
-                .flatten();
-            if let Some(max_id) = max_id {
-                let keep_from = max_id - rows_max as i64;
-                n_deleted += conn
-                    .execute("DELETE FROM spans WHERE id <= ?1", params![keep_from])
-                    .map_err(|e| backend("prune spans over the limit", e))?
-                    as u64;
+                .map_err(|e| backend("find old spans", e))?;
+            let by_age = first_young.unwrap_or(max_id + 1);
+            let by_count = max_id + 1 - rows_max as i64;
+            let keep_from = by_age.max(by_count);
+            let n_deleted = tx
+                .execute("DELETE FROM spans WHERE id < ?1", params![keep_from])
+                .map_err(|e| backend("prune spans", e))? as u64;
+            if n_deleted > 0 {
+                for table in ["span_messages", "span_traces"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE span_row < ?1"),
+                        params![keep_from],
+                    )
+                    .map_err(|e| backend("prune span lookups", e))?;
+                }
             }
+            tx.commit().map_err(|e| backend("commit pruned spans", e))?;
             Ok(n_deleted)
         })
         .await
@@ -263,13 +325,17 @@ fn open(path: Option<&Path>) -> Result<Connection> {
     }
     .map_err(|e| backend("open the span database", e))?;
     conn.set_prepared_statement_cache_capacity(16);
+    // A large page cache keeps the index pages in memory (without it every
+    // batch reads them back); checkpoints every 4000 pages coalesce rewrites.
     let journal = if path.is_some() {
-        "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 16777216;"
+        "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 67108864;
+         PRAGMA wal_autocheckpoint = 4000;"
     } else {
         ""
     };
     conn.execute_batch(&format!(
-        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; {journal}"
+        "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;
+         {journal}"
     ))
     .map_err(|e| backend("configure the span database", e))?;
     Ok(conn)
