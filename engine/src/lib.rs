@@ -24,6 +24,8 @@
 //! - [`queue`]: durable queues, consumers, dead letters.
 //! - [`envelope`]: the message envelope shared by every capability.
 //! - [`feed`]: the live stream of message state changes.
+//! - [`http`]: the HTTP server (`switchyard serve`): API, streams, console.
+//! - [`client`]: a typed client of that API (the CLI and tests use it).
 //! - [`storage`]: the storage seam and its SQLite backend.
 //! - [`clock`]: injected time.
 //! - [`demo`]: the order-processing demo workload.
@@ -33,6 +35,7 @@
 
 #[doc(hidden)]
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -40,11 +43,14 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod feed;
+pub mod http;
 pub mod queue;
 pub mod storage;
 
 pub use clock::{Clock, ManualClock, Timestamp};
-pub use config::{Config, Durability, QueueConfig, StorageConfig};
+pub use config::{
+    AuthConfig, Config, Durability, HttpConfig, QueueConfig, Role, StorageConfig, TokenConfig,
+};
 pub use engine::Engine;
 pub use envelope::{Envelope, MessageId, OutgoingMessage, Payload};
 pub use error::Error;
