@@ -319,6 +319,14 @@ impl Client {
         };
         let response = req.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let streaming = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if streaming {
+            // An endless stream: the status is the answer.
+            return Ok((status, String::new()));
+        }
         Ok((status, response.text().await.map_err(transport)?))
     }
 
