@@ -135,10 +135,10 @@ impl Session {
                     })
                     .await?;
                     // Settle what already arrived before claiming more.
-                    if let Some(Some(frame)) = self.socket.recv().now_or_never() {
-                        if !self.on_frames(Some(frame)).await? {
-                            return Ok(());
-                        }
+                    if let Some(Some(frame)) = self.socket.recv().now_or_never()
+                        && !self.on_frames(Some(frame)).await?
+                    {
+                        return Ok(());
                     }
                     continue;
                 }

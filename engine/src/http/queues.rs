@@ -282,7 +282,7 @@ pub(crate) async fn receive(
             loop {
                 match rx.recv().await {
                     Ok(e)
-                        if &*e.queue == name
+                        if *e.queue == *name
                             || matches!(&e.kind, FeedKind::Redriven { to } if *to == name) =>
                     {
                         return true;
