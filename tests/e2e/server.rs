@@ -458,3 +458,60 @@ async fn cli_client_commands_talk_to_the_server() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("wrong token"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_consumer_settles_what_it_holds_while_the_server_drains() {
+    let server = Server::start(bin(), &[]);
+    client(&server, ADMIN_TOKEN)
+        .declare("held", &QueueSpec::default())
+        .await
+        .expect("declare");
+    let batch = (0..10).map(|i| SendBody::json(json!(i))).collect();
+    client(&server, OPERATOR_TOKEN)
+        .send_batch("held", batch)
+        .await
+        .expect("send");
+    let mut consumer = client(&server, OPERATOR_TOKEN)
+        .consume(
+            "held",
+            &ConsumeStart {
+                prefetch: 10,
+                ..ConsumeStart::default()
+            },
+        )
+        .await
+        .expect("consume");
+    let mut held = Vec::new();
+    while held.len() < 10 {
+        let frame = consumer.next().await.expect("frame").expect("open");
+        held.extend(frame.deliveries.into_iter().map(|d| d.lease));
+    }
+    let pid = server.pid();
+    let stopping = tokio::task::spawn_blocking(move || server.terminate());
+    // The server says it is draining, then still confirms the acks it gets.
+    loop {
+        let frame = consumer
+            .next()
+            .await
+            .expect("frame")
+            .expect("open while draining");
+        if frame.draining {
+            break;
+        }
+    }
+    consumer.ack(held.clone()).await.expect("ack");
+    let mut confirmed = Vec::new();
+    while let Some(frame) = consumer.next().await.expect("frame") {
+        confirmed.extend(frame.settled);
+    }
+    assert_eq!(confirmed.len(), 10, "server {pid} confirmed {confirmed:?}");
+    let stopped = stopping.await.expect("terminate");
+    assert!(stopped.status.success(), "{:?}", stopped.lines);
+    let server = Server::start_in(bin(), stopped.data_dir, &[], true);
+    let stats = client(&server, VIEWER_TOKEN)
+        .queue("held")
+        .await
+        .expect("stats")
+        .stats;
+    assert_eq!((stats.ready, stats.in_flight, stats.scheduled), (0, 0, 0));
+}

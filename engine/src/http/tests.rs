@@ -625,3 +625,93 @@ async fn every_route_has_an_access_rule_and_every_rule_a_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_stream_sends_an_overview_then_feed_events_and_takes_a_query_token() {
+    use http_body_util::BodyExt;
+    let app = server().await;
+    call(&app, "PUT", "/api/queues/q", Some(ADMIN), Some(json!({}))).await;
+    let req = Request::builder()
+        .uri(format!("/api/stream?access_token={VIEWER}"))
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut text = String::new();
+    while !text.contains("event: overview") {
+        let frame = body.frame().await.expect("open").expect("frame");
+        text.push_str(&String::from_utf8_lossy(frame.data_ref().expect("data")));
+    }
+    call(
+        &app,
+        "POST",
+        "/api/queues/q/messages",
+        Some(OPERATOR),
+        Some(json!({"payload": 1})),
+    )
+    .await;
+    while !text.contains("event: feed") {
+        let frame = body.frame().await.expect("open").expect("frame");
+        text.push_str(&String::from_utf8_lossy(frame.data_ref().expect("data")));
+    }
+    assert!(text.contains(r#""kind":"sent""#), "{text}");
+    // The query token is only for streams.
+    let other = call(
+        &app,
+        "GET",
+        &format!("/api/queues?access_token={VIEWER}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn slow_requests_and_large_headers_are_refused_and_cors_is_opt_in() {
+    let mut config = Config::default();
+    config.http.request_timeout_ms = 20;
+    config.http.header_bytes_max = 256;
+    config.http.cors_origins = vec!["https://console.example".to_owned()];
+    let app = server_with(config).await;
+    call(&app, "PUT", "/api/queues/q", Some(ADMIN), Some(json!({}))).await;
+    let slow = call(
+        &app,
+        "POST",
+        "/api/queues/q/receive",
+        Some(OPERATOR),
+        Some(json!({"wait_ms": 5000})),
+    )
+    .await;
+    assert_eq!(
+        (slow.status, slow.code()),
+        (StatusCode::REQUEST_TIMEOUT, "timeout")
+    );
+    assert!(slow.message().contains("20 ms"), "{}", slow.message());
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("x-big", "x".repeat(300))
+        .body(Body::empty())
+        .expect("request");
+    let big = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(big.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("origin", "https://console.example")
+        .body(Body::empty())
+        .expect("request");
+    let cors = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(
+        cors.headers()["access-control-allow-origin"],
+        "https://console.example"
+    );
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .expect("request");
+    let evil = app.clone().oneshot(req).await.expect("infallible");
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
