@@ -137,14 +137,10 @@ fn router(engine: Engine, auth: Auth, draining: Draining) -> Router {
         openapi: Arc::new(openapi::to_json(doc)),
         draining,
     };
-    let batch_limit = http.batch_body_bytes_max;
     let mut router = api
         .fallback(assets::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            move |state, req, next| limit_batch(state, req, next, batch_limit),
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limits))
         .layer(DefaultBodyLimit::max(http.body_bytes_max))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state);
@@ -180,17 +176,32 @@ fn router(engine: Engine, auth: Auth, draining: Draining) -> Router {
         ))
 }
 
-/// Batch sends get their own, larger body limit.
-async fn limit_batch(
-    State(_): State<AppState>,
-    mut req: Request,
-    next: Next,
-    limit: usize,
-) -> Response {
+/// Body limits: batch sends get their own, larger one. A declared length
+/// over the limit is refused before the body is read, naming both sizes.
+async fn body_limits(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let http = &state.engine.config().http;
     let is_batch = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .is_some_and(|p| p.as_str() == "/api/queues/{name}/batch");
+    let (limit, setting) = if is_batch {
+        (http.batch_body_bytes_max, "http.batch_body_bytes_max")
+    } else {
+        (http.body_bytes_max, "http.body_bytes_max")
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared
+        && length > limit as u64
+    {
+        return ApiError::payload_too_large(format!(
+            "request body is {length} bytes; the limit is {limit} ({setting})"
+        ))
+        .into_response();
+    }
     if is_batch {
         let body = std::mem::take(req.body_mut());
         *req.body_mut() = axum::body::Body::new(http_body_util::Limited::new(body, limit));

@@ -364,6 +364,11 @@ async fn limits_answer_with_the_error_format() {
         (huge.status, huge.code()),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
     );
+    assert!(
+        huge.message().contains("the limit is 1024 (http.body_bytes_max)"),
+        "{}",
+        huge.message()
+    );
     let batch = call(
         &app,
         "POST",
