@@ -69,6 +69,7 @@ async fn call_raw(
     let req = match body {
         Some(body) => req
             .header("content-type", "application/json")
+            .header("content-length", body.len())
             .body(Body::from(body)),
         None => req.body(Body::empty()),
     }
