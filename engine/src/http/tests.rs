@@ -366,7 +366,8 @@ async fn limits_answer_with_the_error_format() {
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
     );
     assert!(
-        huge.message().contains("the limit is 1024 (http.body_bytes_max)"),
+        huge.message()
+            .contains("the limit is 1024 (http.body_bytes_max)"),
         "{}",
         huge.message()
     );
