@@ -9,6 +9,7 @@
 //! named baseline row, so further rows (Switchyard's own) slot into the same table.
 
 pub mod inprocess;
+pub mod network;
 /// glibc's allocator serializes on arena locks when the writer thread frees
 /// what async tasks allocated; mimalloc does not.
 #[global_allocator]
@@ -70,6 +71,9 @@ struct PeerArgs {
     /// tokio-postgres connection string of the PostgreSQL database.
     #[arg(long, default_value = "host=127.0.0.1 user=postgres dbname=test")]
     postgres_url: String,
+    /// Leave out Switchyard over the network (HTTP and WebSocket rows).
+    #[arg(long)]
+    no_network: bool,
     /// Run only these peers (comma-separated); all of them by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Peer>,
@@ -160,6 +164,15 @@ async fn all_command(args: &PeerArgs, with_peers: bool) -> Result<()> {
         }
         let median = runs.swap_remove(runs.len() / 2);
         rows.push(median);
+    }
+    if !args.no_network {
+        for mode in [
+            crate::network::Mode::HttpPull,
+            crate::network::Mode::WebSocket,
+        ] {
+            println!("running switchyard over the network ({mode:?}) ...");
+            rows.push(crate::network::run(mode, args.messages, args.rtt, &payload).await?);
+        }
     }
     let mut failed = Vec::new();
     if with_peers {

@@ -4,6 +4,7 @@
 //! The library never reads files, environment or arguments; the CLI builds a
 //! [`Config`] and hands it to [`crate::Engine::open`].
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,10 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Spans, their store and their export.
     pub telemetry: TelemetryConfig,
+    /// The HTTP server (`switchyard serve`): address, limits, console assets.
+    pub http: HttpConfig,
+    /// Who may call the HTTP API.
+    pub auth: AuthConfig,
 }
 
 /// Commit durability of the durable store.
@@ -104,6 +109,139 @@ impl Default for QueueConfig {
             feed_capacity_events: 65_536,
             maintenance_interval_ms: 1000,
             expire_batch_max: 1000,
+        }
+    }
+}
+
+/// The HTTP server's address, limits and console assets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Address to listen on; port 0 picks a free port. Default
+    /// `127.0.0.1:7600`.
+    pub listen: SocketAddr,
+    /// Largest request body, except batch sends. Default 1 MiB of payload
+    /// plus room for base64 and the envelope (1.5 MiB).
+    pub body_bytes_max: usize,
+    /// Largest batch-send request body. Default 16 MiB.
+    pub batch_body_bytes_max: usize,
+    /// Largest total size of a request's headers. Default 16 KiB.
+    pub header_bytes_max: usize,
+    /// Longest a request may take before it is answered `timeout` (long-lived
+    /// streams are exempt once they start). Default 30 s.
+    pub request_timeout_ms: u64,
+    /// Longest a pull receive may wait for messages. Default 20 s.
+    pub receive_wait_ms_max: u64,
+    /// On shutdown, longest to wait for in-flight requests and streams.
+    /// Default 10 s.
+    pub shutdown_deadline_ms: u64,
+    /// Most deliveries a WebSocket consumer may hold unsettled. Default 10000.
+    pub prefetch_max: u32,
+    /// Origins allowed by CORS; empty (the default) turns CORS off.
+    pub cors_origins: Vec<String>,
+    /// Directory of the console's built assets; `None` serves the built-in
+    /// empty-state page.
+    pub ui_dir: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            body_bytes_max: 1024 * 1024 * 3 / 2,
+            batch_body_bytes_max: 16 * 1024 * 1024,
+            header_bytes_max: 16 * 1024,
+            request_timeout_ms: 30_000,
+            receive_wait_ms_max: 20_000,
+            shutdown_deadline_ms: 10_000,
+            prefetch_max: 10_000,
+            cors_origins: Vec::new(),
+            ui_dir: None,
+        }
+    }
+}
+
+/// A caller's role; each includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads queues, messages, dead letters, statistics and streams.
+    Viewer,
+    /// Also sends, consumes, and retries, purges or moves dead letters.
+    Operator,
+    /// Also declares and deletes queues and reads the configuration.
+    Admin,
+}
+
+impl Role {
+    /// Stable text form (`viewer`, `operator`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Bearer tokens of the HTTP API. There are no default credentials: with no
+/// token configured, `switchyard serve` generates an admin token on first
+/// start and keeps only its SHA-256 in the data directory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// An admin token (also `SWITCHYARD_ADMIN_TOKEN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// More tokens, each with a role.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One configured token: the token itself or its SHA-256 (hex), and a role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenConfig {
+    /// The token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// SHA-256 of the token in lowercase hex, for files that should not hold
+    /// the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl AuthConfig {
+    /// `true` when at least one token is configured (a generated token does
+    /// not count).
+    pub fn is_configured(&self) -> bool {
+        self.admin_token.is_some() || !self.tokens.is_empty()
+    }
+
+    /// The same configuration with secrets replaced by `<redacted>`, for
+    /// printing.
+    pub fn redacted(&self) -> AuthConfig {
+        let hide = |t: &Option<String>| t.as_ref().map(|_| "<redacted>".to_owned());
+        AuthConfig {
+            admin_token: hide(&self.admin_token),
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| TokenConfig {
+                    token: hide(&t.token),
+                    ..t.clone()
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration with every secret replaced by `<redacted>`.
+    pub fn redacted(&self) -> Config {
+        Config {
+            auth: self.auth.redacted(),
+            ..self.clone()
         }
     }
 }

@@ -26,6 +26,8 @@
 //! - [`feed`]: the live stream of message state changes.
 //! - [`telemetry`]: spans for every message operation, flow queries,
 //!   metrics and logs.
+//! - [`http`]: the HTTP server (`switchyard serve`): API, streams, console.
+//! - [`client`]: a typed client of that API (the CLI and tests use it).
 //! - [`storage`]: the storage seam and its SQLite backend.
 //! - [`clock`]: injected time.
 //! - [`demo`]: the order-processing demo workload.
@@ -35,6 +37,7 @@
 
 #[doc(hidden)]
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -42,12 +45,16 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod feed;
+pub mod http;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;
 
 pub use clock::{Clock, ManualClock, Timestamp};
-pub use config::{Config, Durability, QueueConfig, StorageConfig, TelemetryConfig};
+pub use config::{
+    AuthConfig, Config, Durability, HttpConfig, QueueConfig, Role, StorageConfig, TelemetryConfig,
+    TokenConfig,
+};
 pub use engine::{Engine, OpenOptions};
 pub use envelope::{Envelope, MessageId, OutgoingMessage, Payload};
 pub use error::Error;

@@ -2,9 +2,15 @@
 //! runs a command. The only part of the crate that reads the environment and
 //! arguments, and the only one that uses `anyhow`.
 //!
+//! Commands: `serve` (the HTTP server), `config dump`, `demo`, and the client
+//! commands `queues` and `dead-letters` that talk to a running server.
+//!
 //! Errors print like ripgrep's: the whole chain on one line, exit code 2.
 
+mod config;
 mod demo;
+mod remote;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +29,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP server: API, live streams, metrics and the web console.
+    Serve(serve::ServeArgs),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Manage queues on a running server.
+    Queues(remote::QueuesArgs),
+    /// Inspect and redrive dead letters on a running server.
+    DeadLetters(remote::DeadLettersArgs),
     /// Run the order-processing demo on an embedded database and print live
     /// queue statistics.
     Demo(DemoArgs),
@@ -54,8 +69,12 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Config(command) => config::run(command),
+        Command::Queues(args) => runtime.block_on(remote::queues(args)),
+        Command::DeadLetters(args) => runtime.block_on(remote::dead_letters(args)),
         Command::Demo(args) => runtime.block_on(demo::run(
-            config(&args),
+            demo_config(&args),
             args.duration_s,
             args.order_interval_ms,
         )),
@@ -66,7 +85,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn config(args: &DemoArgs) -> Config {
+fn demo_config(args: &DemoArgs) -> Config {
     let mut config = Config::default();
     config.storage.data_dir = Some(args.data_dir.clone());
     if args.relaxed {

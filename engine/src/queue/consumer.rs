@@ -34,6 +34,14 @@ pub enum Outcome {
         /// What went wrong (kept as the message's last error).
         error: String,
     },
+    /// Failed, retried after `delay_ms` instead of the queue's backoff (or
+    /// dead-lettered when this was the last attempt).
+    NackAfter {
+        /// What went wrong (kept as the message's last error).
+        error: String,
+        /// Delay before the next attempt.
+        delay_ms: u64,
+    },
     /// Unprocessable: dead-lettered now.
     Reject {
         /// Why.

@@ -843,9 +843,15 @@ impl Queues {
     fn settlement(&self, entry: &QueueEntry, lease: &LeaseToken, outcome: Outcome) -> Settlement {
         match outcome {
             Outcome::Ack => Settlement::Ack,
-            Outcome::Nack { error } if lease.attempt >= entry.spec.attempts_max() => {
+            Outcome::Nack { error } | Outcome::NackAfter { error, .. }
+                if lease.attempt >= entry.spec.attempts_max() =>
+            {
                 self.dead_letter_settlement(entry, DeadReason::MaxRetries, Some(error))
             }
+            Outcome::NackAfter { error, delay_ms } => Settlement::Retry {
+                visible_at: self.inner.clock.now().plus(Duration::from_millis(delay_ms)),
+                error: Some(error),
+            },
             Outcome::Nack { error } => {
                 let due = self
                     .inner
