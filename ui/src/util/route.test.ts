@@ -12,6 +12,7 @@ describe("routes", () => {
     ["#/queues/orders/dead-letters/m-1", { page: "dead-letters", queue: "orders", id: "m-1" }],
     ["#/queues/orders/dead-letters?reason=expired", { page: "dead-letters", queue: "orders", reason: "expired" }],
     ["#/dead-letters", { page: "dead-letters" }],
+    ["#/dead-letters/m-2?reason=rejected", { page: "dead-letters", id: "m-2", reason: "rejected" }],
     ["#/flows", { page: "flows" }],
     ["#/flows/corr-9", { page: "flow", id: "corr-9" }],
     ["#/flows/corr-9?span=ab12", { page: "flow", id: "corr-9", span: "ab12" }],

@@ -36,7 +36,7 @@ export function parseRoute(hash: string): Route {
     if (c === undefined) return { page: "queue", name: b };
     if (c === "dead-letters") return withReason(d === undefined ? { page: "dead-letters", queue: b } : { page: "dead-letters", queue: b, id: d });
   }
-  if (a === "dead-letters" && b === undefined) return withReason({ page: "dead-letters" });
+  if (a === "dead-letters" && c === undefined) return withReason(b === undefined ? { page: "dead-letters" } : { page: "dead-letters", id: b });
   if (a === "flows") {
     if (b === undefined) return { page: "flows" };
     if (c === undefined) {
@@ -56,7 +56,8 @@ export function href(route: Route): string {
     case "queues": return "#/queues";
     case "queue": return `#/queues/${enc(route.name)}`;
     case "dead-letters": {
-      const base = route.queue === undefined ? "#/dead-letters" : `#/queues/${enc(route.queue)}/dead-letters${route.id ? `/${enc(route.id)}` : ""}`;
+      const id = route.id ? `/${enc(route.id)}` : "";
+      const base = route.queue === undefined ? `#/dead-letters${id}` : `#/queues/${enc(route.queue)}/dead-letters${id}`;
       return route.reason ? `${base}?reason=${route.reason}` : base;
     }
     case "flows": return "#/flows";
