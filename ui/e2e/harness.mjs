@@ -3,7 +3,7 @@
 // browser context. The API helper here is the test's own door for setup and checks.
 
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -76,6 +76,7 @@ export function test(name, fn) { tests.push({ name, fn }); }
 
 export async function run(env) {
   mkdirSync(SCREENSHOTS, { recursive: true });
+  for (const f of readdirSync(SCREENSHOTS)) if (f.startsWith("failure-")) rmSync(path.join(SCREENSHOTS, f));
   const browser = await chromium.launch({
     executablePath: env.chromium,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { linePath, niceMax, sparkPath } from "./chart";
+import { axisLabel, linePath, niceMax, sparkPath } from "./chart";
 
 describe("chart geometry", () => {
   it("draws sparklines scaled to the max", () => {
@@ -12,5 +12,8 @@ describe("chart geometry", () => {
   });
   it("rounds axis maxima", () => {
     expect([0, 0.7, 7, 130, 1000].map(niceMax)).toEqual([1, 1, 10, 200, 1000]);
+  });
+  it("labels axes without losing small fractions", () => {
+    expect([0, 0.5, 1, 2.5, 50, 1500, 2_000_000].map(axisLabel)).toEqual(["0", "0.5", "1", "2.5", "50", "1.5k", "2M"]);
   });
 });

@@ -29,3 +29,13 @@ export function niceMax(x: number): number {
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+
+/** Axis tick text: integers compact ("12k"), small fractions with one decimal ("0.5"). */
+export function axisLabel(x: number): string {
+  if (x === 0) return "0";
+  if (Math.abs(x) < 10 && !Number.isInteger(x)) return x.toFixed(1);
+  const a = Math.abs(x);
+  if (a < 1000) return String(Math.round(x));
+  if (a < 1e6) return `${+(x / 1e3).toFixed(1)}k`;
+  return `${+(x / 1e6).toFixed(1)}M`;
+}

@@ -23,7 +23,9 @@ export interface GraphNode {
 export interface GraphEdge {
   id: string;
   edge: FlowEdge;
+  /** Drawn on the edge; `title` adds the maximum latency. */
   label: string;
+  title: string;
   failed: boolean;
 }
 
@@ -34,12 +36,12 @@ export interface GraphLayout {
   height: number;
 }
 
-/** One line per edge: "12 msgs · 3 failed · avg 4.2 ms · max 10 ms". */
-export function edgeLabel(e: FlowEdge): string {
+/** One line per edge: "12 msgs · 3 failed · avg 4.2 ms · max 10 ms" (short: without max). */
+export function edgeLabel(e: FlowEdge, short = false): string {
   const parts = [`${formatCount(e.messages)} msg${e.messages === 1 ? "" : "s"}`];
   if (e.failures > 0) parts.push(`${formatCount(e.failures)} failed`);
   if (e.latency_us_avg !== undefined && e.latency_us_avg !== null) parts.push(`avg ${formatDurationUs(e.latency_us_avg)}`);
-  if (e.latency_us_max !== undefined && e.latency_us_max !== null) parts.push(`max ${formatDurationUs(e.latency_us_max)}`);
+  if (!short && e.latency_us_max !== undefined && e.latency_us_max !== null) parts.push(`max ${formatDurationUs(e.latency_us_max)}`);
   return parts.join(" · ");
 }
 
@@ -48,7 +50,7 @@ export function graphInput(flow: Pick<Flow, "nodes" | "edges">): { nodes: FlowNo
   const ids = new Set(flow.nodes.map((n) => n.id));
   const edges = flow.edges
     .filter((e) => ids.has(e.from) && ids.has(e.to))
-    .map((e, i) => ({ id: `e${i}:${e.from}->${e.to}`, edge: e, label: edgeLabel(e), failed: e.failures > 0 || isDlq(flow.nodes, e.to) }));
+    .map((e, i) => ({ id: `e${i}:${e.from}->${e.to}`, edge: e, label: edgeLabel(e, true), title: edgeLabel(e), failed: e.failures > 0 || isDlq(flow.nodes, e.to) }));
   return { nodes: flow.nodes, edges };
 }
 
@@ -61,7 +63,7 @@ const RANK_HINT: Record<FlowNode["kind"], number> = { producer: 0, queue: 1, han
 export function layoutFlowGraph(flow: Pick<Flow, "nodes" | "edges">): GraphLayout {
   const { nodes, edges } = graphInput(flow);
   const g = new Graph({ multigraph: true });
-  g.setGraph({ rankdir: "LR", nodesep: 28, ranksep: 110, marginx: 16, marginy: 16 });
+  g.setGraph({ rankdir: "LR", nodesep: 28, ranksep: 230, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
   // Stable order: by kind rank then label, so the same flow always looks the same.
   const sorted = [...nodes].sort((a, b) => RANK_HINT[a.kind] - RANK_HINT[b.kind] || a.label.localeCompare(b.label));

@@ -58,6 +58,7 @@ export function FlowGraph({ flow, selectedNodeId, activeNodeIds, onSelectNode }:
       source: e.edge.from,
       target: e.edge.to,
       label: e.label,
+      ariaLabel: e.title,
       labelBgPadding: [4, 2] as [number, number],
       labelBgBorderRadius: 3,
       labelStyle: { fill: e.failed ? "var(--error)" : "var(--text)", fontSize: 11, fontWeight: e.failed ? 600 : 400 },
