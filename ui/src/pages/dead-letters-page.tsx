@@ -32,14 +32,30 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
   const [checked, setChecked] = useState<ReadonlySet<string>>(new Set());
   const [moveTo, setMoveTo] = useState("");
 
-  // Which queues to list: the one in the URL, or every queue that has dead letters.
-  const sources = queue !== undefined ? [queue] : withDead.map((q) => q.name);
+  // Which queues to list: the one in the URL, or every queue that has dead letters plus the
+  // dead-letter queues they name (docs/api.md leaves open whether {name} is the origin or
+  // the queue holding them; listing both and de-duplicating works either way).
+  const known = new Set(queues.map((q) => q.name));
+  const sources = queue !== undefined ? [queue] : [...new Set(withDead.flatMap((q) => {
+    const dlq = q.spec.dead_letter_queue;
+    return dlq && known.has(dlq) ? [q.name, dlq] : [q.name];
+  }))];
   const sourcesKey = sources.join("\u0000");
   const list = useResource(async (c, signal) => {
     const pages = await Promise.all(sources.map(async (name) => ({ name, page: await listDeadLetters(c, name, { reason, limit, signal }) })));
-    const items: ListedDeadLetter[] = pages.flatMap(({ name, page }) => page.dead_letters.map((dl) => ({ dl, listedFrom: name })));
+    const seen = new Set<string>();
+    const items: ListedDeadLetter[] = [];
+    for (const { name, page } of pages) {
+      for (const dl of page.dead_letters) {
+        if (seen.has(dl.message.id)) continue;
+        seen.add(dl.message.id);
+        items.push({ dl, listedFrom: name });
+      }
+    }
     items.sort((a, b) => b.dl.dead_lettered_ms - a.dl.dead_lettered_ms);
-    return { items, total: pages.reduce((n, p) => n + p.page.total, 0), perQueue: pages.map((p) => ({ name: p.name, total: p.page.total })) };
+    // With both an origin and its DLQ listed, the same dead letters may be counted twice.
+    const total = queue !== undefined ? pages[0]?.page.total ?? 0 : Math.max(items.length, withDead.reduce((n, q) => n + q.stats.dead_lettered, 0));
+    return { items, total };
   }, [sourcesKey, reason, limit]);
 
   const actions = useDeadLetterActions(() => { setChecked(new Set()); list.reload(); queuesRes.reload(); });
@@ -79,6 +95,7 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
   };
 
   const scopeName = queue ?? "all queues";
+  const dlqOf = (name: string) => queues.find((q) => q.name === name)?.spec.dead_letter_queue ?? undefined;
   return (
     <div data-testid="dead-letters-page">
       <div className="page-head">
@@ -127,7 +144,11 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
         !list.data ? (queue === undefined && !queuesRes.data && !state.latest ? <Loading what="queues" /> : <Loading what="dead letters" />) :
         list.data.items.length === 0 ? (
           <Empty title={reason ? `No dead letters with reason ${reason.replace(/_/g, " ")}` : "No dead letters"}>
-            {queue ? <>Nothing failed for good in {queue}. <a href={hrefs.deadLetters()}>Look across all queues</a>.</> : "Every message was either acked or is still being retried. Nothing needs an operator."}
+            {queue ? <>
+              Nothing failed for good in {queue}.{" "}
+              {dlqOf(queue) && <>Its dead-letter queue is <a href={hrefs.deadLetters(dlqOf(queue)!)}>{dlqOf(queue)}</a>. </>}
+              <a href={hrefs.deadLetters()}>Look across all queues</a>.
+            </> : "Every message was either acked or is still being retried. Nothing needs an operator."}
           </Empty>
         ) : (
           <>
