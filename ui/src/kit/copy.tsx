@@ -8,7 +8,7 @@ export function Copyable({ text, short }: { text: string; short?: string }) {
       <code>{short ?? text}</code>
       <button type="button" className="copy-btn" aria-label={`copy ${text}`} onClick={() => {
         void navigator.clipboard?.writeText(text).then(() => { setDone(true); setTimeout(() => setDone(false), 1200); });
-      }}>{done ? "✓" : "⧉"}</button>
+      }}>{done ? "copied" : "copy"}</button>
     </span>
   );
 }

@@ -67,7 +67,7 @@ export function Waterfall({ spans, selectedKey, highlighted, onSelect, onRendere
           ))}
         </div>
       </div>
-      <div className="wf-scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} role="tree" aria-label="Spans">
+      <div className="wf-scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} role="tree" aria-label="Spans" style={{ height: `min(${w.rows.length * ROW_HEIGHT + 4}px, max(260px, calc(100vh - 200px)))` }}>
         <div style={{ height: v.getTotalSize(), position: "relative" }}>
           {items.map((item) => {
             const row = w.rows[item.index];
