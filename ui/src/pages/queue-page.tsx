@@ -89,7 +89,7 @@ export function QueuePage({ name, role }: { name: string; role: Role }) {
             </select>
             <span>messages (read-only, not leased)</span>
             <Button onClick={msgs.reload} disabled={msgs.loading}>{msgs.loading ? "Loading…" : "Refresh"}</Button>
-            {msgs.data && <span className="muted">{plural(msgs.data.length, "message")} shown</span>}
+            {msgs.data && !msgs.loading && <span className="muted" data-testid="peek-count">{plural(msgs.data.length, "message")} shown</span>}
           </div>
           {msgs.error ? <ErrorState error={msgs.error} what="messages" onRetry={msgs.reload} /> :
             !msgs.data ? <Loading what="messages" /> :

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { listQueues } from "../api/queues";
 import { QueueTable } from "../components/queue/queue-table";
 import { DeclareQueueForm } from "../components/queue/declare-queue-form";
@@ -19,7 +19,6 @@ export function QueuesPage({ role }: { role: Role }) {
   const now = state.latest?.at_ms ?? Date.now();
   const version = state.feedVersion;
   const rateOf = useCallback((name: string) => rates.series(name, now), [now, version]); // eslint-disable-line react-hooks/exhaustive-deps
-  useEffect(() => { if (!declaring) r.reload(); }, [declaring]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
     <div data-testid="queues-page">
@@ -27,7 +26,7 @@ export function QueuesPage({ role }: { role: Role }) {
         <h1>Queues</h1>
         {can(role, "declare") && <Button onClick={() => setDeclaring((d) => !d)} data-testid="declare-toggle">{declaring ? "Close" : "Declare queue"}</Button>}
       </div>
-      {declaring && <DeclareQueueForm onDone={() => setDeclaring(false)} />}
+      {declaring && <DeclareQueueForm onDone={() => { setDeclaring(false); r.reload(); }} />}
       {!queues ? (
         r.error ? <ErrorState error={r.error} what="queues" onRetry={r.reload} /> : <Loading what="queues" />
       ) : queues.length === 0 ? (
