@@ -8,6 +8,7 @@ import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 import type { DeadLetter, Message, Span } from "../api/types";
 import { DeadLetterDetail } from "./dead-letters/dead-letter-detail";
+import { FlowHeadline } from "./flow/flow-headline";
 import { SpanDetails } from "./flow/span-details";
 import { LiveFeed } from "./overview/live-feed";
 import { MessageDetail } from "./queue/message-detail";
@@ -45,6 +46,14 @@ describe("message content renders as text", () => {
       status: "error", status_message: EVIL, queue: "orders", message_id: "m-1", attributes: { [EVIL]: EVIL }, links: [],
     };
     expectInert(renderToStaticMarkup(<SpanDetails span={span} />));
+  });
+
+  it("in the flow headline (last error)", () => {
+    const span: Span = {
+      trace_id: "t".repeat(32), span_id: "s1", name: "process", kind: "consumer", start_us: 0, duration_us: 5,
+      status: "error", status_message: EVIL, operation: "dead_letter", queue: "orders", message_id: "m-1", attributes: {}, links: [],
+    };
+    expectInert(renderToStaticMarkup(<FlowHeadline spans={[span]} onShowSpan={() => {}} />));
   });
 
   it("in the live feed (detail)", () => {

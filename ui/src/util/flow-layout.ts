@@ -102,8 +102,8 @@ export function spansForNode(node: FlowNode, spans: readonly Span[]): Span[] {
   return spans.filter((s) => {
     if (node.kind === "queue") return s.queue === node.label && s.operation !== "dead_letter";
     if (node.kind === "dead_letter_queue") {
-      return s.queue === node.label || s.operation === "dead_letter" && (node.label.includes(s.queue ?? "\0") || Object.values(s.attributes).includes(node.label));
+      return s.queue === node.label || s.operation === "dead_letter" && (node.label.includes(s.queue ?? "\0") || Object.values(s.attributes ?? {}).includes(node.label));
     }
-    return s.name === node.label || Object.values(s.attributes).includes(node.label);
+    return s.name === node.label || Object.values(s.attributes ?? {}).includes(node.label);
   });
 }

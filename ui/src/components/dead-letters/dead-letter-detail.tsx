@@ -21,7 +21,7 @@ export function DeadLetterDetail({ dl, actions }: { dl: DeadLetter; actions?: Re
         <a href={hrefs.flow(dl.message.correlation_id)} data-testid="open-flow">Open its flow</a>
         <a href={hrefs.message(dl.message.id)}>Message history</a>
       </div>
-      {dl.history.length > 0 && (
+      {(dl.history ?? []).length > 0 && (
         <>
           <h4>History</h4>
           <KeyValues rows={dl.history.map((h) => [formatClock(h.at_ms), `${h.event}${h.detail ? ` — ${h.detail}` : ""}`])} />

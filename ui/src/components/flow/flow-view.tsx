@@ -12,6 +12,7 @@ import { spansForNode } from "../../util/flow-layout";
 import { hrefs } from "../../util/route";
 import { isErrorSpan, spanKey } from "../../util/waterfall";
 import { FlowGraph } from "./flow-graph";
+import { FlowHeadline } from "./flow-headline";
 import { SpanDetails } from "./span-details";
 import { Waterfall } from "./waterfall";
 
@@ -24,7 +25,7 @@ export function FlowView({ flow, selectedSpanId, onSelectSpan, onRendered }: {
   const [node, setNode] = useState<FlowNode | null>(null);
   const [onlyNode, setOnlyNode] = useState(false);
   const [onlyErrors, setOnlyErrors] = useState(false);
-  const spans = flow.timeline;
+  const spans = flow.timeline ?? [];
 
   const nodeSpans = useMemo(() => (node ? spansForNode(node, spans) : null), [node, spans]);
   const highlighted = useMemo(() => (nodeSpans ? new Set(nodeSpans.map((s) => spanKey(s.trace_id, s.span_id))) : null), [nodeSpans]);
@@ -63,16 +64,17 @@ export function FlowView({ flow, selectedSpanId, onSelectSpan, onRendered }: {
       <div className="flow-summary" data-testid="flow-summary">
         <span>{plural(spans.length, "span")}</span>
         <span>{plural(stats.messages, "message")}</span>
-        <span>{plural(flow.trace_ids.length, "trace")}</span>
+        <span>{plural((flow.trace_ids ?? []).length, "trace")}</span>
         {spans.length > 0 && <span>{formatDurationUs(stats.end - stats.start)} from {formatDateTime(stats.start / 1000)}</span>}
         {stats.errors > 0 ? <Badge tone="error">{plural(stats.errors, "failure")}</Badge> : <Badge tone="ok">no failures</Badge>}
         {stats.retries > 0 && <Badge tone="warn">{plural(stats.retries, "retry", "retries")}</Badge>}
         {stats.deadLettered > 0 && <Badge tone="error">{plural(stats.deadLettered, "dead letter")}</Badge>}
-        {flow.correlation_ids.map((c) => <span key={c} className="muted">correlation <Copyable text={c} /></span>)}
+        {(flow.correlation_ids ?? []).map((c) => <span key={c} className="muted">correlation <Copyable text={c} /></span>)}
       </div>
       {flow.truncated && (
         <div className="notice warn">This flow is larger than the server returns at once; the graph and timeline show the first part only.</div>
       )}
+      <FlowHeadline spans={spans} onShowSpan={(id) => { setOnlyErrors(false); setOnlyNode(false); onSelectSpan(id); }} />
       <FlowGraph flow={flow} selectedNodeId={node?.id ?? null} activeNodeIds={activeNodes} onSelectNode={(n) => { setNode(n); if (!n) setOnlyNode(false); }} />
       {node && (
         <div className="node-bar" data-testid="node-bar">
