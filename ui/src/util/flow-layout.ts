@@ -63,7 +63,7 @@ const RANK_HINT: Record<FlowNode["kind"], number> = { producer: 0, queue: 1, han
 export function layoutFlowGraph(flow: Pick<Flow, "nodes" | "edges">): GraphLayout {
   const { nodes, edges } = graphInput(flow);
   const g = new Graph({ multigraph: true });
-  g.setGraph({ rankdir: "LR", nodesep: 28, ranksep: 230, marginx: 16, marginy: 16 });
+  g.setGraph({ rankdir: "LR", nodesep: 28, ranksep: 200, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
   // Stable order: by kind rank then label, so the same flow always looks the same.
   const sorted = [...nodes].sort((a, b) => RANK_HINT[a.kind] - RANK_HINT[b.kind] || a.label.localeCompare(b.label));

@@ -80,7 +80,7 @@ export function FlowGraph({ flow, selectedNodeId, activeNodeIds, onSelectNode }:
         edges={edges}
         nodeTypes={nodeTypes}
         fitView
-        fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
+        fitViewOptions={{ padding: 0.06, maxZoom: 1.2 }}
         minZoom={0.2}
         nodesDraggable={false}
         nodesConnectable={false}

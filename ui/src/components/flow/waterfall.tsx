@@ -59,16 +59,20 @@ export function Waterfall({ spans, selectedKey, highlighted, onSelect, onRendere
 
   return (
     <div className="waterfall" data-testid="waterfall" data-rows={w.rows.length}>
-      <div className="wf-header">
-        <div className="wf-name-col">Span <span className="muted">({w.rows.length} shown{w.errors ? `, ${w.errors} failed` : ""})</span></div>
-        <div className="wf-time-col">
-          {ticks.map((t) => (
-            <span key={t} className="wf-tick" style={{ left: `${(t / w.durationUs) * 100}%` }}>{formatDurationUs(t)}</span>
-          ))}
+      <div className="wf-scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} role="tree" aria-label="Spans" style={{ height: `min(${(w.rows.length + 1) * ROW_HEIGHT + 4}px, max(260px, calc(100vh - 200px)))` }}>
+        {/* The header scrolls with the rows (sticky) so ticks and bars share one width. */}
+        <div className="wf-header">
+          <div className="wf-name-col">Span <span className="muted">({w.rows.length} shown{w.errors ? `, ${w.errors} failed` : ""})</span></div>
+          <div className="wf-time-col">
+            {ticks.map((t) => (
+              <span key={t} className="wf-tick" style={{ left: `${(t / w.durationUs) * 100}%` }}>{formatDurationUs(t)}</span>
+            ))}
+          </div>
         </div>
-      </div>
-      <div className="wf-scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} role="tree" aria-label="Spans" style={{ height: `min(${w.rows.length * ROW_HEIGHT + 4}px, max(260px, calc(100vh - 200px)))` }}>
         <div style={{ height: v.getTotalSize(), position: "relative" }}>
+          <div className="wf-grid" aria-hidden>
+            {ticks.map((t) => <i key={t} style={{ left: `calc(var(--wf-name) + (100% - var(--wf-name) - 12px) * ${t / w.durationUs})` }} />)}
+          </div>
           {items.map((item) => {
             const row = w.rows[item.index];
             const dim = highlighted ? !highlighted.has(row.key) : false;
@@ -82,6 +86,7 @@ export function Waterfall({ spans, selectedKey, highlighted, onSelect, onRendere
                 collapsed={collapsed.has(row.key)}
                 onSelect={() => onSelect(row)}
                 onToggle={() => toggle(row.key)}
+                durationUs={w.durationUs}
               />
             );
           })}
@@ -96,8 +101,8 @@ const OP_LABEL: Record<string, string> = {
   dead_letter: "dead-letter", expire: "expire", redrive: "redrive", purge: "purge", move: "move",
 };
 
-function WaterfallRowView({ row, top, selected, dim, collapsed, onSelect, onToggle }: {
-  row: WaterfallRow; top: number; selected: boolean; dim: boolean; collapsed: boolean; onSelect: () => void; onToggle: () => void;
+function WaterfallRowView({ row, top, selected, dim, collapsed, onSelect, onToggle, durationUs }: {
+  row: WaterfallRow; top: number; selected: boolean; dim: boolean; collapsed: boolean; onSelect: () => void; onToggle: () => void; durationUs: number;
 }) {
   const s = row.span;
   const indent = Math.min(row.depth, MAX_INDENT) * INDENT_PX;
@@ -118,7 +123,7 @@ function WaterfallRowView({ row, top, selected, dim, collapsed, onSelect, onTogg
         {collapsed && row.hidden > 0 && <span className="muted"> +{row.hidden}</span>}
       </div>
       <div className="wf-time-col">
-        <div className="wf-bar" style={{ left: `${row.offset * 100}%`, width: `max(2px, ${row.width * 100}%)` }} />
+        <div className="wf-bar" style={{ left: `${row.offset * 100}%`, width: `max(2px, ${row.width * 100}%)` }} title={`${s.name}: ${formatDurationUs(s.duration_us)}, starts at +${formatDurationUs(row.offset * durationUs)}`} />
         <span className="wf-dur" style={{ left: `min(calc(${(row.offset + row.width) * 100}% + 4px), calc(100% - 64px))` }}>{formatDurationUs(s.duration_us)}</span>
       </div>
     </div>
