@@ -16,6 +16,7 @@ import { useResource } from "../state/resource";
 import { navigate } from "../state/router";
 import { useStore } from "../state/store";
 import { formatCount, plural } from "../util/format";
+import { countReasons, errorShape, groupErrors } from "../util/group-errors";
 import { href, hrefs } from "../util/route";
 import { can } from "../util/roles";
 
@@ -29,6 +30,7 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
   const withDead = queues.filter((q) => q.stats.dead_lettered > 0);
   const [limit, setLimit] = useState(1000);
   const [text, setText] = useState("");
+  const [shape, setShape] = useState<string | null>(null);
   const [checked, setChecked] = useState<ReadonlySet<string>>(new Set());
   const [moveTo, setMoveTo] = useState("");
 
@@ -62,24 +64,32 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
 
   const items = useMemo(() => {
     const t = text.trim().toLowerCase();
-    const all = list.data?.items ?? [];
+    let all = list.data?.items ?? [];
+    if (shape !== null) all = all.filter(({ dl }) => errorShape(dl.last_error) === shape);
     if (!t) return all;
     return all.filter(({ dl }) => (dl.last_error ?? "").toLowerCase().includes(t) || dl.message.id.toLowerCase().includes(t) || dl.message.correlation_id.toLowerCase().includes(t));
-  }, [list.data, text]);
+  }, [list.data, text, shape]);
+  const causes = useMemo(() => {
+    const dls = (list.data?.items ?? []).map((x) => x.dl);
+    return { reasons: countReasons(dls), errors: groupErrors(dls) };
+  }, [list.data]);
   const selected = items.find((x) => x.dl.message.id === id) ?? list.data?.items.find((x) => x.dl.message.id === id);
   const mayAct = can(role, "retry");
 
   const go = (next: { queue?: string; id?: string; reason?: DeadLetterReason }) => navigate(href({ page: "dead-letters", ...next }), true);
 
-  const selectedGroups = (): ActionGroup[] => {
+  const selectedGroups = (): ActionGroup[] => groupsOf((list.data?.items ?? []).filter((x) => checked.has(x.dl.message.id)));
+  // With a client-side filter (error group or text) "matching" means the rows shown, by id;
+  // otherwise it is the server-side selection by reason, which also covers rows not loaded.
+  const filtered = shape !== null || text.trim() !== "";
+  const groupsOf = (list: ListedDeadLetter[]): ActionGroup[] => {
     const byQueue = new Map<string, string[]>();
-    for (const x of list.data?.items ?? []) {
-      if (checked.has(x.dl.message.id)) byQueue.set(x.listedFrom, [...(byQueue.get(x.listedFrom) ?? []), x.dl.message.id]);
-    }
+    for (const x of list) byQueue.set(x.listedFrom, [...(byQueue.get(x.listedFrom) ?? []), x.dl.message.id]);
     return [...byQueue].map(([q, ids]) => ({ queue: q, selection: { ids } }));
   };
-  const matchingGroups = (): ActionGroup[] => sources.map((q) => ({ queue: q, selection: reason ? { reason } : {} }));
-  const matchingLabel = reason ? `all dead letters with reason ${reason.replace(/_/g, " ")}` : "all dead letters";
+  const matchingGroups = (): ActionGroup[] => filtered ? groupsOf(items) : sources.map((q) => ({ queue: q, selection: reason ? { reason } : {} }));
+  const matchingLabel = filtered ? `the ${plural(items.length, "dead letter")} shown by the current filter` : reason ? `all dead letters with reason ${reason.replace(/_/g, " ")}` : "all dead letters";
+  const matchingWord = filtered ? "shown" : "matching";
   const moveAction = (): DeadLetterAction | null => (moveTo ? { kind: "move", to: moveTo } : null);
 
   const bulk = (kind: "retry" | "purge" | "move", scope: "selected" | "matching") => {
@@ -129,9 +139,9 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
             </>
           ) : (
             <>
-              <Button variant="primary" onClick={() => bulk("retry", "matching")} disabled={sources.length === 0} data-testid="retry-matching">Retry all matching</Button>
-              <Button variant="danger" onClick={() => bulk("purge", "matching")} disabled={sources.length === 0}>Purge all matching</Button>
-              <Button onClick={() => bulk("move", "matching")} disabled={!moveTo || sources.length === 0}>Move all matching</Button>
+              <Button variant="primary" onClick={() => bulk("retry", "matching")} disabled={sources.length === 0} data-testid="retry-matching">Retry all {matchingWord}</Button>
+              <Button variant="danger" onClick={() => bulk("purge", "matching")} disabled={sources.length === 0}>Purge all {matchingWord}</Button>
+              <Button onClick={() => bulk("move", "matching")} disabled={!moveTo || sources.length === 0}>Move all {matchingWord}</Button>
             </>
           )}
           <label>to queue <select value={moveTo} onChange={(e) => setMoveTo(e.target.value)} aria-label="move target">
@@ -152,6 +162,21 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
           </Empty>
         ) : (
           <>
+            <div className="causes" data-testid="dl-causes">
+              <span className="muted">Reasons:</span>
+              {causes.reasons.map(([r, n]) => (
+                <button key={r} type="button" className={`chip${reason === r ? " is-active" : ""}`} onClick={() => go({ queue, reason: reason === r ? undefined : r })}>
+                  {r.replace(/_/g, " ")} <b>{formatCount(n)}</b>
+                </button>
+              ))}
+              <span className="muted">Errors:</span>
+              {causes.errors.map((g) => (
+                <button key={g.shape} type="button" className={`chip chip-error${shape === g.shape ? " is-active" : ""}`} title={g.example} onClick={() => setShape(shape === g.shape ? null : g.shape)}>
+                  {g.shape.length > 70 ? `${g.shape.slice(0, 70)}…` : g.shape} <b>{formatCount(g.count)}</b>
+                </button>
+              ))}
+              {shape !== null && <Button variant="ghost" onClick={() => setShape(null)}>Clear error filter</Button>}
+            </div>
             <p className="muted small">{plural(items.length, "dead letter")} shown of {formatCount(list.data.total)}{list.data.items.length < list.data.total ? " (raise the load limit to see more; 'all matching' actions cover every one)" : ""}.</p>
             <div className="split">
               <DeadLetterList

@@ -27,7 +27,7 @@ export function DeadLetterDetail({ dl, actions }: { dl: DeadLetter; actions?: Re
           <KeyValues rows={dl.history.map((h) => [formatClock(h.at_ms), `${h.event}${h.detail ? ` — ${h.detail}` : ""}`])} />
         </>
       )}
-      <MessageDetail message={dl.message} />
+      <MessageDetail message={dl.message} links={false} />
     </div>
   );
 }

@@ -9,15 +9,17 @@ import { formatDateTime } from "../../util/format";
 import { payloadText } from "../../util/payload";
 import { hrefs } from "../../util/route";
 
-export function MessageDetail({ message, children }: { message: Message; children?: ReactNode }) {
+export function MessageDetail({ message, children, links = true }: { message: Message; children?: ReactNode; links?: boolean }) {
   const p = payloadText(message);
   const headers = Object.entries(message.headers ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return (
     <div className="message-detail" data-testid="message-detail">
-      <div className="link-row">
-        <a href={hrefs.message(message.id)}>Open message page</a>
-        <a href={hrefs.flow(message.correlation_id)}>Open its flow</a>
-      </div>
+      {links && (
+        <div className="link-row">
+          <a href={hrefs.message(message.id)}>Open message page</a>
+          <a href={hrefs.flow(message.correlation_id)}>Open its flow</a>
+        </div>
+      )}
       <KeyValues rows={[
         ["id", <Copyable text={message.id} />],
         ["queue", <a href={hrefs.queue(message.queue)}>{message.queue}</a>],
