@@ -1,7 +1,7 @@
 // Dead letters: browse by queue and reason, read the last error, then retry, purge or move
 // one, the selected, or all matching, each after a confirmation that states the count.
 
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { listDeadLetters, type DeadLetterAction } from "../api/dead-letters";
 import { listQueues } from "../api/queues";
 import type { DeadLetterReason, Role } from "../api/types";
@@ -105,6 +105,19 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
   };
 
   const scopeName = queue ?? "all queues";
+  // Live counts from the overview stream, to say when the loaded list is out of date.
+  const liveTotal = state.latest
+    ? queue !== undefined
+      ? state.latest.queues.find((q) => q.name === queue)?.stats.dead_lettered ?? null
+      : withDead.reduce((n, q) => n + q.stats.dead_lettered, 0)
+    : null;
+  // The live count when the list arrived; a change since then means the list is out of date.
+  // (Comparing against the list's own total would depend on whether the server counts dead
+  // letters on the origin queue or on the queue holding them.)
+  const [totalAtLoad, setTotalAtLoad] = useState<number | null>(null);
+  const liveTotalRef = useRef(liveTotal);
+  liveTotalRef.current = liveTotal;
+  useEffect(() => { setTotalAtLoad(liveTotalRef.current); }, [list.data]);
   const dlqOf = (name: string) => queues.find((q) => q.name === name)?.spec.dead_letter_queue ?? undefined;
   return (
     <div data-testid="dead-letters-page">
@@ -177,6 +190,12 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
               ))}
               {shape !== null && <Button variant="ghost" onClick={() => setShape(null)}>Clear error filter</Button>}
             </div>
+            {liveTotal !== null && totalAtLoad !== null && liveTotal !== totalAtLoad && !list.loading && (
+              <div className="notice info" data-testid="dl-stale">
+                {liveTotal > totalAtLoad ? `${plural(liveTotal - totalAtLoad, "new dead letter")} since this list was loaded.` : `${plural(totalAtLoad - liveTotal, "dead letter")} handled since this list was loaded.`}{" "}
+                <Button onClick={list.reload}>Refresh</Button>
+              </div>
+            )}
             <p className="muted small">{plural(items.length, "dead letter")} shown of {formatCount(list.data.total)}{list.data.items.length < list.data.total ? " (raise the load limit to see more; 'all matching' actions cover every one)" : ""}.</p>
             <div className="split">
               <DeadLetterList

@@ -2,7 +2,7 @@
 // Clicking a graph node highlights its spans; clicking a span opens its details (and puts
 // it in the URL, so a pasted link opens the same span).
 
-import { useMemo, useState } from "react";
+import { lazy, Suspense, useMemo, useState } from "react";
 import type { Flow, FlowNode } from "../../api/types";
 import { Badge } from "../../kit/badge";
 import { Button } from "../../kit/button";
@@ -11,10 +11,13 @@ import { formatDurationUs, formatDateTime, plural } from "../../util/format";
 import { spansForNode } from "../../util/flow-layout";
 import { hrefs } from "../../util/route";
 import { isErrorSpan, spanKey } from "../../util/waterfall";
-import { FlowGraph } from "./flow-graph";
 import { FlowHeadline } from "./flow-headline";
 import { SpanDetails } from "./span-details";
 import { Waterfall } from "./waterfall";
+
+// The graph library is the biggest part of the bundle; load it with the first flow view so
+// the overview (the landing page) does not pay for it.
+const FlowGraph = lazy(() => import("./flow-graph").then((m) => ({ default: m.FlowGraph })));
 
 export function FlowView({ flow, selectedSpanId, onSelectSpan, onRendered }: {
   flow: Flow;
@@ -75,7 +78,9 @@ export function FlowView({ flow, selectedSpanId, onSelectSpan, onRendered }: {
         <div className="notice warn">This flow is larger than the server returns at once; the graph and timeline show the first part only.</div>
       )}
       <FlowHeadline spans={spans} onShowSpan={(id) => { setOnlyErrors(false); setOnlyNode(false); onSelectSpan(id); }} />
-      <FlowGraph flow={flow} selectedNodeId={node?.id ?? null} activeNodeIds={activeNodes} onSelectNode={(n) => { setNode(n); if (!n) setOnlyNode(false); }} />
+      <Suspense fallback={<div className="flow-graph flow-graph-empty">Drawing the graph…</div>}>
+        <FlowGraph flow={flow} selectedNodeId={node?.id ?? null} activeNodeIds={activeNodes} onSelectNode={(n) => { setNode(n); if (!n) setOnlyNode(false); }} />
+      </Suspense>
       {node && (
         <div className="node-bar" data-testid="node-bar">
           <strong>{node.label}</strong> <span className="muted">{node.kind.replace(/_/g, " ")}</span>

@@ -1,6 +1,6 @@
 // The frame around every page: navigation, the id search box, live status, role, logout.
 
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import type { Role } from "../../api/types";
 import { Badge } from "../../kit/badge";
 import { Button } from "../../kit/button";
@@ -20,6 +20,19 @@ const NAV: [string, string, Route["page"][]][] = [
 
 export function Shell({ route, role, children }: { route: Route; role: Role; children: ReactNode }) {
   const [q, setQ] = useState("");
+  const searchRef = useRef<HTMLInputElement>(null);
+  // "/" focuses the id search from anywhere, as in most consoles.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+      e.preventDefault();
+      searchRef.current?.focus();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
   const search = (e: FormEvent) => {
     e.preventDefault();
     if (q.trim()) navigate(hrefs.flow(q.trim()));
@@ -34,7 +47,7 @@ export function Shell({ route, role, children }: { route: Route; role: Role; chi
           ))}
         </nav>
         <form className="search" onSubmit={search} role="search">
-          <input value={q} onChange={(e) => setQ(e.target.value)} placeholder="Correlation, message or trace id" aria-label="Find a flow by correlation, message or trace id" data-testid="global-search" />
+          <input value={q} onChange={(e) => setQ(e.target.value)} ref={searchRef} placeholder="Correlation, message or trace id  ( / )" aria-label="Find a flow by correlation, message or trace id" data-testid="global-search" />
         </form>
         <LiveStatus />
         <Badge tone={role === "viewer" ? "neutral" : "info"} title="your role">{role}</Badge>
