@@ -30,6 +30,7 @@ describe("layoutWaterfall", () => {
       span("proc", 100, 50, { trace_id: T2, kind: "consumer", links: [{ trace_id: T1, span_id: "send" }] }),
     ]);
     expect(w.rows.map((r) => [r.span.span_id, r.depth, r.viaLink])).toEqual([["send", 0, false], ["proc", 1, true]]);
+    expect(w.rows.map((r) => r.rootIndex)).toEqual([0, 0]);
     expect(w.traces).toBe(2);
   });
 
@@ -53,6 +54,8 @@ describe("layoutWaterfall", () => {
     ]);
     expect(w.rows.map((r) => r.span.span_id).sort()).toEqual(["orphan", "x", "y"]);
     expect(w.rows[0].span.span_id).toBe("orphan");
+    expect(w.rows[0].rootIndex).toBe(0);
+    expect(new Set(w.rows.map((r) => r.rootIndex)).size).toBe(2);
   });
 
   it("collapses a subtree and reports how many rows it hides", () => {

@@ -25,6 +25,8 @@ export interface WaterfallRow {
   hidden: number;
   /** "attempt 2" for redeliveries, so retries read as separate attempts. */
   attemptLabel?: string;
+  /** Index of the root this row descends from, to band each message's rows together. */
+  rootIndex: number;
 }
 
 export interface Waterfall {
@@ -118,7 +120,9 @@ export function layoutWaterfall(spans: readonly Span[], collapsed: ReadonlySet<s
     }
     return n;
   };
+  let rootIndex = -1;
   const walk = (root: Span) => {
+    rootIndex++;
     // Iterative DFS: a 1,000-deep retry chain must not overflow the stack.
     const stack: { span: Span; depth: number }[] = [{ span: root, depth: 0 }];
     while (stack.length) {
@@ -138,6 +142,7 @@ export function layoutWaterfall(spans: readonly Span[], collapsed: ReadonlySet<s
         error: isErrorSpan(span),
         children: kids.length,
         hidden: isCollapsed ? countDescendants(key) : 0,
+        rootIndex,
       };
       if (span.attempt && span.attempt > 1) row.attemptLabel = `attempt ${span.attempt}`;
       rows.push(row);

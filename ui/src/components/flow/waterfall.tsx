@@ -106,7 +106,7 @@ function WaterfallRowView({ row, top, selected, dim, collapsed, onSelect, onTogg
 }) {
   const s = row.span;
   const indent = Math.min(row.depth, MAX_INDENT) * INDENT_PX;
-  const cls = ["wf-row", `kind-${s.kind}`, row.error ? "is-error" : "", selected ? "is-selected" : "", dim ? "is-dim" : ""].filter(Boolean).join(" ");
+  const cls = ["wf-row", `kind-${s.kind}`, row.rootIndex % 2 ? "band" : "", row.error ? "is-error" : "", selected ? "is-selected" : "", dim ? "is-dim" : ""].filter(Boolean).join(" ");
   return (
     <div className={cls} style={{ top, height: ROW_HEIGHT }} onClick={onSelect} role="treeitem" aria-selected={selected} data-testid="span-row" data-span-id={s.span_id} data-error={row.error || undefined}>
       <div className="wf-name-col" style={{ paddingLeft: 6 + indent }}>
