@@ -2,13 +2,23 @@
 // The axis spans the samples this tab has seen, up to `windowMs`, so a fresh tab shows
 // its first seconds across the full width instead of a sliver at the right edge.
 
+import { useEffect, useRef, useState } from "react";
 import { formatAgeMs, formatCompact } from "../util/format";
 import { axisLabel, linePath, niceMax, type Pt } from "../util/chart";
 
 export interface ChartSeries { name: string; color: string; points: Pt[] }
 
 export function LineChart({ title, series, windowMs, nowMs, unit, height = 120 }: { title: string; series: ChartSeries[]; windowMs: number; nowMs: number; unit?: string; height?: number }) {
-  const width = 420;
+  // Draw in real pixels (no stretched text): follow the figure's width.
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(420);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(([e]) => setWidth(Math.max(160, Math.floor(e.contentRect.width))));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const padL = 38;
   const padB = 16;
   const w = width - padL - 6;
@@ -18,14 +28,14 @@ export function LineChart({ title, series, windowMs, nowMs, unit, height = 120 }
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.v))));
   const latest = series.map((s) => s.points[s.points.length - 1]?.v);
   return (
-    <figure className="chart">
+    <figure className="chart" ref={ref}>
       <figcaption>
         <span className="chart-title">{title}</span>
         {series.map((s, i) => (
           <span key={s.name} className="chart-legend"><i style={{ background: s.color }} />{s.name} <b>{latest[i] === undefined ? "–" : formatCompact(latest[i]!)}{unit ?? ""}</b></span>
         ))}
       </figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={title}>
+      <svg width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         <g transform={`translate(${padL},6)`}>
           {[0, 0.5, 1].map((f) => (
             <g key={f}>
@@ -40,7 +50,7 @@ export function LineChart({ title, series, windowMs, nowMs, unit, height = 120 }
             const last = pts[pts.length - 1];
             return (
               <g key={s.name}>
-                <path d={linePath(pts, t0, nowMs, max, w, h)} fill="none" stroke={s.color} strokeWidth={1.5} vectorEffect="non-scaling-stroke" />
+                <path d={linePath(pts, t0, nowMs, max, w, h)} fill="none" stroke={s.color} strokeWidth={1.5} />
                 {last && <circle cx={((last.t - t0) / Math.max(1, nowMs - t0)) * w} cy={h - (Math.max(0, last.v) / max) * h} r={2.5} fill={s.color} />}
               </g>
             );
