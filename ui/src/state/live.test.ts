@@ -45,7 +45,7 @@ describe("live stream", () => {
     expect(s.latest?.at_ms).toBe(5_000);
     expect(s.samples).toHaveLength(1);
     expect(s.feed.map((e) => e.message_id)).toEqual(["m1"]);
-    expect(rates.series("orders", 5_000).at(-1)).toBe(1);
+    expect(rates.series("orders", 6_000).at(-1)).toBe(1);
   });
 
   it("treats a silent stream as dead and reconnects", async () => {

@@ -29,7 +29,8 @@ describe("rolling windows", () => {
     r.add("q", 10_900, ["acked"], "acked");
     r.add("q", 12_000, ["acked"], "acked");
     r.add("q", 12_000, ["acked"], "sent");
-    expect(r.series("q", 12_500)).toEqual([2, 0, 1]);
-    expect(r.series("other", 12_500)).toEqual([0, 0, 0]);
+    expect(r.series("q", 13_500)).toEqual([2, 0, 1]);
+    expect(r.series("q", 12_500)).toEqual([0, 2, 0]); // second 12 is not complete yet
+    expect(r.series("other", 13_500)).toEqual([0, 0, 0]);
   });
 });

@@ -42,10 +42,13 @@ export class RateCounter {
     }
   }
 
-  /** Counts per second for the `seconds` seconds before `nowMs`, oldest first. */
+  /**
+   * Counts per second for the `seconds` whole seconds before `nowMs`, oldest first. The
+   * current second is still filling up, so it is left out rather than drawn as a dip.
+   */
   series(queue: string, nowMs: number): number[] {
     const q = this.buckets.get(queue);
-    const end = Math.floor(nowMs / 1000);
+    const end = Math.floor(nowMs / 1000) - 1;
     const out: number[] = [];
     for (let s = end - this.seconds + 1; s <= end; s++) out.push(q?.get(s) ?? 0);
     return out;
