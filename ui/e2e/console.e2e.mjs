@@ -141,11 +141,12 @@ test("a viewer sees no retry, purge, move, declare or delete buttons", async ({ 
   await page.goto(`${env.url}/#/queues`);
   await page.getByTestId("queues-page").waitFor();
   assert((await page.getByTestId("declare-toggle").count()) === 0, "viewer must not see declare");
-  const first = page.locator("[data-testid=queue-row] a").first();
+  const first = page.locator("[data-testid=queue-row] a", { hasText: /./ }).first();
   if (await first.count()) {
     await first.click();
     await page.getByTestId("queue-page").waitFor();
     assert((await page.getByTestId("delete-queue").count()) === 0, "viewer must not see delete");
+    assert((await page.getByTestId("queue-retry-all").count()) === 0, "viewer must not see retry on the queue page");
   }
 });
 

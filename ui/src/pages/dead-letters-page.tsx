@@ -5,12 +5,12 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { listDeadLetters, type DeadLetterAction } from "../api/dead-letters";
 import { listQueues } from "../api/queues";
 import type { DeadLetterReason, Role } from "../api/types";
+import { DeadLetterActionDialog } from "../components/dead-letters/action-dialog";
 import { DeadLetterDetail } from "../components/dead-letters/dead-letter-detail";
 import { DeadLetterList, type ListedDeadLetter } from "../components/dead-letters/dead-letter-list";
 import { Button } from "../kit/button";
-import { ConfirmDialog } from "../kit/confirm-dialog";
 import { Empty, ErrorState, Loading } from "../kit/states";
-import { actionVerb, confirmText, useDeadLetterActions, type ActionGroup } from "../state/dead-letter-actions";
+import { useDeadLetterActions, type ActionGroup } from "../state/dead-letter-actions";
 import { live } from "../state/live";
 import { useResource } from "../state/resource";
 import { navigate } from "../state/router";
@@ -224,23 +224,7 @@ export function DeadLettersPage({ queue, id, reason, role }: { queue?: string; i
             </div>
           </>
         )}
-      {actions.pending && (
-        <ConfirmDialog
-          title={`${actionVerb(actions.pending.action)} ${actions.pending.count === null ? "…" : plural(actions.pending.count, "dead letter")}?`}
-          confirmLabel={actions.pending.count === null ? "Counting…" : `${actionVerb(actions.pending.action)} ${formatCount(actions.pending.count)}`}
-          danger={actions.pending.action.kind === "purge"}
-          busy={actions.busy}
-          disabled={actions.pending.count === null || actions.pending.count === 0}
-          onCancel={actions.cancel}
-          onConfirm={() => void actions.confirm()}
-        >
-          <p className="muted">Scope: {actions.pending.describe}.</p>
-          {actions.pending.error ? <p className="error-text">The preview failed: {actions.pending.error}</p> :
-            actions.pending.count === null ? <p>Counting how many will be affected…</p> :
-            actions.pending.count === 0 ? <p>Nothing matches any more; it was probably handled already.</p> :
-            <p data-testid="confirm-count">{confirmText(actions.pending)}</p>}
-        </ConfirmDialog>
-      )}
+      <DeadLetterActionDialog actions={actions} />
     </div>
   );
 }

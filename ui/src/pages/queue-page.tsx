@@ -4,6 +4,7 @@ import { useMemo, useState } from "react";
 import { ApiError, explain } from "../api/client";
 import { deleteQueue, getQueue, peekMessages } from "../api/queues";
 import type { Message, QueueSpec, Role } from "../api/types";
+import { DeadLetterActionDialog } from "../components/dead-letters/action-dialog";
 import { MessageDetail } from "../components/queue/message-detail";
 import { MessageHistory } from "../components/queue/message-history";
 import { MessageList } from "../components/queue/message-list";
@@ -11,6 +12,7 @@ import { Button } from "../kit/button";
 import { ConfirmDialog } from "../kit/confirm-dialog";
 import { Empty, ErrorState, Loading } from "../kit/states";
 import { KeyValues } from "../kit/text-block";
+import { useDeadLetterActions } from "../state/dead-letter-actions";
 import { live } from "../state/live";
 import { useClient, useResource } from "../state/resource";
 import { navigate } from "../state/router";
@@ -33,6 +35,7 @@ export function QueuePage({ name, role }: { name: string; role: Role }) {
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [busy, setBusy] = useState(false);
 
+  const dlActions = useDeadLetterActions(() => q.reload());
   const summary = state.latest?.queues.find((x) => x.name === name) ?? q.data;
   if (!summary) {
     if (q.error instanceof ApiError && q.error.code === "unknown_queue") {
@@ -64,6 +67,9 @@ export function QueuePage({ name, role }: { name: string; role: Role }) {
         <h1><span className="muted">queue</span> {name}</h1>
         <div className="actions">
           {st.dead_lettered > 0 && <a className="btn btn-default" href={hrefs.deadLetters(name)}>{plural(st.dead_lettered, "dead letter")} →</a>}
+          {st.dead_lettered > 0 && can(role, "retry") && (
+            <Button variant="primary" data-testid="queue-retry-all" onClick={() => void dlActions.prepare({ kind: "retry" }, [{ queue: name, selection: {} }], `every dead letter of ${name}`)}>Retry all dead letters</Button>
+          )}
           {can(role, "delete") && <Button variant="danger" onClick={() => setConfirmDelete(true)} data-testid="delete-queue">Delete queue</Button>}
         </div>
       </div>
@@ -105,6 +111,7 @@ export function QueuePage({ name, role }: { name: string; role: Role }) {
             )}
         </div>
       )}
+      <DeadLetterActionDialog actions={dlActions} />
       {confirmDelete && (
         <ConfirmDialog title={`Delete queue ${name}?`} confirmLabel={`Delete queue and ${plural(total, "message")}`} danger busy={busy} onCancel={() => setConfirmDelete(false)} onConfirm={doDelete}>
           <p>This deletes the queue and its {plural(total, "message")} (ready, in flight, retrying and dead-lettered). This cannot be undone.</p>
