@@ -1,5 +1,15 @@
 // Wire types of the HTTP API, written by hand from docs/api.md.
 //
+// Where docs/api.md is silent, the console assumes (keep in step with the server):
+// - dead-letter routes' `{name}` may be the origin queue or the queue holding the dead
+//   letters; the all-queues view lists both and de-duplicates by message id;
+// - `limit` on peek and dead-letter listings accepts up to 10,000 (a lower server cap is fine);
+// - `/api/flows/lookup/{id}` answers 404 `not_found` when nothing matches;
+// - a FlowNode's `label` is the queue name for queue / dead-letter-queue nodes and the span
+//   name (or an attribute value) for handlers and producers (used to highlight spans);
+// - `Span.attempt` is 1-based; feed kinds include "acked" (queue rate sparklines);
+// - `/api/stream` sends an `overview` about every second (10 s of silence → reconnect).
+//
 // Every type is a named export with the schema's name, so that once the server writes
 // src/api/openapi.json and `npm run gen:api` produces schema.d.ts, this file shrinks to
 // `export type QueueSpec = components["schemas"]["QueueSpec"];` lines and nothing else changes.
