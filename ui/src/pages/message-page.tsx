@@ -5,7 +5,7 @@ import { useState } from "react";
 import { ApiError } from "../api/client";
 import { listDeadLetters } from "../api/dead-letters";
 import { flowOfMessage } from "../api/flows";
-import { peekMessages } from "../api/queues";
+import { getQueue, peekMessages } from "../api/queues";
 import type { DeadLetter, Flow, Message } from "../api/types";
 import { DeadLetterDetail } from "../components/dead-letters/dead-letter-detail";
 import { FlowView } from "../components/flow/flow-view";
@@ -28,13 +28,18 @@ export function MessagePage({ id }: { id: string }) {
     const last = mine[mine.length - 1];
     const queue = last?.queue ?? mine.find((s) => s.queue)?.queue ?? undefined;
     if (!queue) return { flow, where: { at: "gone", lastOperation: last?.operation ?? undefined } };
-    // Look where the message is held now; both lookups are bounded peeks.
-    const [dls, msgs] = await Promise.all([
+    // Look where the message is held now; all lookups are bounded peeks. Its dead letter may
+    // be listed under the queue or under that queue's dead-letter queue.
+    const dlq = await getQueue(c, queue, signal).then((q) => q.spec.dead_letter_queue ?? null, () => null);
+    const [dls, dlqDls, msgs] = await Promise.all([
       listDeadLetters(c, queue, { limit: 1000, signal }).catch(() => null),
+      dlq ? listDeadLetters(c, dlq, { limit: 1000, signal }).catch(() => null) : null,
       peekMessages(c, queue, 1000, signal).catch(() => null),
     ]);
     const dl = dls?.dead_letters.find((d) => d.message.id === id);
     if (dl) return { flow, where: { at: "dead-letters", queue, dl } };
+    const held = dlqDls?.dead_letters.find((d) => d.message.id === id);
+    if (held && dlq) return { flow, where: { at: "dead-letters", queue: dlq, dl: held } };
     const m = msgs?.find((x) => x.id === id);
     if (m) return { flow, where: { at: "queue", queue, message: m } };
     return { flow, where: { at: "gone", queue, lastOperation: last?.operation ?? undefined } };

@@ -39,7 +39,7 @@ export function useResource<T>(fetcher: (client: Client, signal: AbortSignal) =>
       },
     );
     return () => ctrl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The fetcher is read through a ref; `deps` say when to fetch again.
   }, [client, tick, ...deps]);
 
   return { ...state, reload };

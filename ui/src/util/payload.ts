@@ -56,7 +56,7 @@ function decodeUtf8(bytes: Uint8Array): string | undefined {
 }
 
 function isPrintable(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
+  // Control characters other than tab, newline, carriage return mean binary.
   return !/[\u0000-\u0008\u000e-\u001f]/.test(s);
 }
 

@@ -26,7 +26,7 @@ export function DeadLetterList({ items, selectedId, checked, onSelect, onCheck, 
     if (!selectedId) return;
     const i = items.findIndex((x) => x.dl.message.id === selectedId);
     if (i >= 0) v.scrollToIndex(i, { align: "auto" });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Only when the selection or the list length changes, so scrolling stays free.
   }, [selectedId, items.length]);
   return (
     <div className="vlist" ref={ref} data-testid="dead-letter-list" role="listbox" aria-label="Dead letters">

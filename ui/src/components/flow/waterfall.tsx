@@ -29,7 +29,7 @@ export function Waterfall({ spans, selectedKey, highlighted, onSelect, onRendere
     if (!selectedKey) return;
     const i = w.rows.findIndex((r) => r.key === selectedKey);
     if (i >= 0) v.scrollToIndex(i, { align: "auto" });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Only when the selection changes (not on every re-layout), so scrolling stays free.
   }, [selectedKey]);
 
   const rendered = useRef(false);
