@@ -2,8 +2,9 @@
 
 import { useEffect, useMemo, useRef } from "react";
 import { getOverview } from "../api/queues";
-import type { QueueSummary } from "../api/types";
+import type { Overview, QueueSummary } from "../api/types";
 import { LineChart } from "../kit/line-chart";
+import { Sparkline } from "../kit/sparkline";
 import { ErrorState, Empty, Loading } from "../kit/states";
 import { StatCards } from "../components/overview/stat-cards";
 import { LiveFeed } from "../components/overview/live-feed";
@@ -48,6 +49,8 @@ export function OverviewPage() {
     ],
   }), [s]);
 
+  const deepest = useMemo(() => deepestQueues(ov?.queues ?? [], s), [ov, s]);
+
   if (!ov) {
     if (initial.error) return <ErrorState error={initial.error} what="the overview" onRetry={initial.reload} />;
     return <Loading what="overview" />;
@@ -90,6 +93,22 @@ export function OverviewPage() {
           )}
         </section>
         <section>
+          <h2>Deepest queues</h2>
+          {deepest.length === 0 ? <p className="muted">No messages waiting anywhere.</p> : (
+            <table className="table" data-testid="deepest">
+              <thead><tr><th>Queue</th><th className="num">Waiting</th><th className="num">In flight</th><th className="num">Depth, last 5 min</th></tr></thead>
+              <tbody>
+                {deepest.map(({ q, history }) => (
+                  <tr key={q.name}>
+                    <td><a href={hrefs.queue(q.name)}>{q.name}</a></td>
+                    <td className="num">{formatCount(q.stats.ready + q.stats.scheduled)}</td>
+                    <td className="num">{formatCount(q.stats.in_flight)}</td>
+                    <td className="num spark-cell"><Sparkline values={history} width={140} label={`${q.name}: depth over the last five minutes`} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
           <h2>Live events</h2>
           <LiveFeed feed={state.feed} />
         </section>
@@ -106,4 +125,22 @@ function needsAttention(queues: QueueSummary[]): QueueSummary[] {
     .filter((q) => q.stats.dead_lettered > 0 || q.stats.scheduled > 0 || (q.stats.oldest_age_ms ?? 0) > 60_000 || (q.consumers === 0 && q.stats.ready > 0))
     .sort((a, b) => score(b) - score(a))
     .slice(0, 12);
+}
+
+const depth = (q: QueueSummary) => q.stats.ready + q.stats.in_flight + q.stats.scheduled;
+
+/** The eight deepest queues now, each with its depth over the sampled window. */
+function deepestQueues(queues: QueueSummary[], samples: readonly Overview[]): { q: QueueSummary; history: number[] }[] {
+  const top = queues.filter((q) => depth(q) > 0).sort((a, b) => depth(b) - depth(a)).slice(0, 8);
+  const names = new Map(top.map((q, i) => [q.name, i]));
+  const histories = top.map(() => [] as number[]);
+  for (const o of samples) {
+    const row = top.map(() => 0);
+    for (const q of o.queues) {
+      const i = names.get(q.name);
+      if (i !== undefined) row[i] = depth(q);
+    }
+    row.forEach((v, i) => histories[i].push(v));
+  }
+  return top.map((q, i) => ({ q, history: histories[i] }));
 }
