@@ -96,14 +96,14 @@ export function OverviewPage() {
           <h2>Deepest queues</h2>
           {deepest.length === 0 ? <p className="muted">No messages waiting anywhere.</p> : (
             <table className="table" data-testid="deepest">
-              <thead><tr><th>Queue</th><th className="num">Waiting</th><th className="num">In flight</th><th className="num">Depth, last 5 min</th></tr></thead>
+              <thead><tr><th>Queue</th><th className="num">Waiting</th><th className="num">In flight</th><th className="num">Depth trend</th></tr></thead>
               <tbody>
                 {deepest.map(({ q, history }) => (
                   <tr key={q.name}>
                     <td><a href={hrefs.queue(q.name)}>{q.name}</a></td>
                     <td className="num">{formatCount(q.stats.ready + q.stats.scheduled)}</td>
                     <td className="num">{formatCount(q.stats.in_flight)}</td>
-                    <td className="num spark-cell"><Sparkline values={history} width={140} label={`${q.name}: depth over the last five minutes`} /></td>
+                    <td className="num spark-cell"><Sparkline values={history} width={140} label={`${q.name}: depth over the live window (up to five minutes)`} /></td>
                   </tr>
                 ))}
               </tbody>
