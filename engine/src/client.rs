@@ -14,9 +14,23 @@ use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
 use crate::http::dto::{
     AckBody, AckResults, BatchBody, BatchSent, ConsumeFrame, ConsumeSettle, ConsumeStart, Count,
     DeadLetterAction, DeadLetterList, DeadLetterMove, DeadReasonDto, Deleted, Deliveries, Done,
-    ErrorResponse, MessageList, NackBody, Overview, QueueList, QueueSpec, QueueSummary,
-    ReceiveBody, RejectBody, SendBody, Sent, WhoAmI,
+    ErrorResponse, Flow, FlowList, MessageList, NackBody, Overview, QueueList, QueueSpec,
+    QueueSummary, ReceiveBody, RejectBody, SendBody, Sent, WhoAmI,
 };
+
+/// `id` as one URL path segment: everything but RFC 3986's unreserved
+/// characters percent-encoded (correlation ids are free-form text).
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +305,18 @@ impl Client {
     /// `GET /api/overview`.
     pub async fn overview(&self) -> Result<Overview, ClientError> {
         self.get("/api/overview").await
+    }
+
+    /// `GET /api/flows/lookup/{id}`: the flow of a correlation, message or
+    /// trace id.
+    pub async fn flow(&self, id: &str) -> Result<Flow, ClientError> {
+        self.get(&format!("/api/flows/lookup/{}", segment(id)))
+            .await
+    }
+
+    /// `GET /api/flows`: recent flows.
+    pub async fn recent_flows(&self, limit: u32) -> Result<FlowList, ClientError> {
+        self.get(&format!("/api/flows?limit={limit}")).await
     }
 
     /// A raw call: the status and body text of `method path`, errors

@@ -93,7 +93,13 @@ async fn every_route_answers_each_identity_as_the_auth_matrix_says() {
             let caller = Client::new(server.url.clone(), token.map(str::to_owned));
             let body = (*method != "GET" && *method != "DELETE").then(|| "{}".to_owned());
             let (status, text) = caller
-                .raw(method, &path.replace("{name}", "matrix"), body)
+                .raw(
+                    method,
+                    &path
+                        .replace("{name}", "matrix")
+                        .replace("{id}", "0190c1d2-0000-7000-8000-000000000000"),
+                    body,
+                )
                 .await
                 .expect("call");
             let denied = status == 401 || status == 403;
@@ -514,4 +520,87 @@ async fn a_websocket_consumer_settles_what_it_holds_while_the_server_drains() {
         .expect("stats")
         .stats;
     assert_eq!((stats.ready, stats.in_flight, stats.scheduled), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_is_drawn_over_http_and_in_the_terminal() {
+    let server = Server::start(bin(), &[]);
+    client(&server, ADMIN_TOKEN)
+        .declare("flowq", &QueueSpec::default())
+        .await
+        .expect("declare");
+    let operator = client(&server, OPERATOR_TOKEN);
+    let sent = operator
+        .send(
+            "flowq",
+            &SendBody {
+                correlation_id: Some("order 77/éa".to_owned()),
+                ..SendBody::json(json!({"order": 77}))
+            },
+        )
+        .await
+        .expect("send");
+    let d = operator
+        .receive("flowq", &ReceiveBody::default())
+        .await
+        .expect("receive")
+        .deliveries;
+    operator.ack(vec![d[0].lease.clone()]).await.expect("ack");
+    // Spans reach the store in batches (every 200 ms by default).
+    let viewer = client(&server, VIEWER_TOKEN);
+    let mut flow = None;
+    for _ in 0..100 {
+        let f = viewer.flow(&sent.id).await;
+        if let Ok(f) = f
+            && f.timeline.iter().any(|s| s.name == "ack flowq")
+        {
+            flow = Some(f);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let flow = flow.expect("the ack span arrives within 5 s");
+    assert_eq!(flow.query.kind, "message");
+    assert_eq!(flow.correlation_ids, vec!["order 77/éa".to_owned()]);
+    let names: BTreeSet<&str> = flow.timeline.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["send flowq", "receive flowq", "ack flowq"])
+    );
+    let edge = flow
+        .edges
+        .iter()
+        .find(|e| e.from == "queue:flowq" && e.to == "handler:flowq")
+        .expect("delivery edge");
+    assert_eq!(edge.outcomes.get("acked"), Some(&1));
+    // The same flow by correlation id (any text, percent-encoded by the client).
+    let by_correlation = viewer.flow("order 77/éa").await.expect("lookup");
+    assert_eq!(by_correlation.query.kind, "correlation");
+    assert_eq!(by_correlation.timeline.len(), 3);
+    let unknown = viewer.flow("nothing-here").await.expect_err("404");
+    assert_eq!(unknown.code(), Some("not_found"));
+    let bad_trace = viewer
+        .raw("GET", "/api/flows/trace/xyz", None)
+        .await
+        .expect("raw");
+    assert_eq!(bad_trace.0, 400, "{}", bad_trace.1);
+    // In the terminal: a tree, the ack under the delivery under the send.
+    let tree = cli(&server, &["flows", "show", &sent.id]);
+    let lines: Vec<&str> = tree.lines().collect();
+    let at = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("`{name}` in\n{tree}"))
+    };
+    let indent = |i: usize| lines[i].len() - lines[i].trim_start().len();
+    let (send, receive, ack) = (at("send flowq"), at("receive flowq #1"), at("ack flowq"));
+    assert!(send < receive && receive < ack, "{tree}");
+    assert!(
+        indent(send) < indent(receive) && indent(receive) < indent(ack),
+        "{tree}"
+    );
+    assert!(lines[receive].contains("-> acked"), "{tree}");
+    let recent = cli(&server, &["flows", "list"]);
+    assert!(recent.contains("order 77/éa"), "{recent}");
 }

@@ -83,6 +83,12 @@ pub(super) fn load(flags: &ConfigFlags) -> anyhow::Result<Config> {
     let mut config: Config = table
         .try_into()
         .context("invalid configuration (after file, environment and flags)")?;
+    // The standard OpenTelemetry variables (OTEL_EXPORTER_OTLP_ENDPOINT,
+    // OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER...) configure span export.
+    config
+        .telemetry
+        .apply_otel_env(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
     if config.storage.data_dir.is_none() {
         config.storage.data_dir = Some(PathBuf::from(DEFAULT_DATA_DIR));
     }

@@ -38,6 +38,9 @@ enum Command {
     Queues(remote::QueuesArgs),
     /// Inspect and redrive dead letters on a running server.
     DeadLetters(remote::DeadLettersArgs),
+    /// Follow a message flow (correlation, message or trace id) on a running
+    /// server.
+    Flows(remote::FlowsArgs),
     /// Run the order-processing demo on an embedded database and print live
     /// queue statistics.
     Demo(DemoArgs),
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Config(command) => config::run(command),
         Command::Queues(args) => runtime.block_on(remote::queues(args)),
         Command::DeadLetters(args) => runtime.block_on(remote::dead_letters(args)),
+        Command::Flows(args) => runtime.block_on(remote::flows(args)),
         Command::Demo(args) => runtime.block_on(demo::run(
             demo_config(&args),
             args.duration_s,
@@ -94,13 +98,22 @@ fn demo_config(args: &DemoArgs) -> Config {
     config
 }
 
+/// Logs on stderr: `SWITCHYARD_LOG` filters (`RUST_LOG` syntax, default
+/// `warn`), `SWITCHYARD_LOG_FORMAT=json` gives JSON lines. Lines logged inside
+/// a push handler carry its queue, message, correlation and trace ids.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    use crate::telemetry::logging::{self, LogFormat};
+    let filter = std::env::var("SWITCHYARD_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let format = match std::env::var("SWITCHYARD_LOG_FORMAT") {
+        Ok(text) => text.parse().unwrap_or_else(|e| {
+            eprintln!("switchyard: {e}; logging as human");
+            LogFormat::Human
+        }),
+        Err(_) => LogFormat::Human,
+    };
+    if let Err(e) = logging::init(format, &filter, None) {
+        eprintln!("switchyard: {e}");
+    }
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {

@@ -361,3 +361,125 @@ pub(super) async fn dead_letters(args: DeadLettersArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `switchyard flows ...`.
+#[derive(Debug, clap::Args)]
+pub(super) struct FlowsArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    command: FlowsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum FlowsCommand {
+    /// Show the flow of a correlation id, message id or trace id as a tree
+    /// of spans, with the graph's edges.
+    Show {
+        /// Correlation id, message id or trace id.
+        id: String,
+    },
+    /// List the flows with the most recent activity.
+    List {
+        /// Most flows.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+pub(super) async fn flows(args: FlowsArgs) -> anyhow::Result<()> {
+    let client = args.remote.client();
+    let json = args.remote.json;
+    match args.command {
+        FlowsCommand::Show { id } => {
+            let flow = client.flow(&id).await?;
+            if json {
+                return print_json(&flow);
+            }
+            print!("{}", render_flow(&flow));
+        }
+        FlowsCommand::List { limit } => {
+            let list = client.recent_flows(limit).await?;
+            if json {
+                return print_json(&list);
+            }
+            println!(
+                "{:<38} {:>6} {:>6} {:>5}  queues",
+                "correlation id", "spans", "errors", "dead"
+            );
+            for f in &list.flows {
+                println!(
+                    "{:<38} {:>6} {:>6} {:>5}  {}",
+                    f.correlation_id,
+                    f.spans,
+                    f.errors,
+                    f.dead_lettered,
+                    f.queues.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A flow as text: its edges, then its spans as a tree (children under
+/// their parent, by start time), each with its outcome and duration.
+pub(super) fn render_flow(flow: &crate::http::dto::Flow) -> String {
+    use std::collections::{HashMap, HashSet};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "flow of {} `{}`: {} spans, correlation {}",
+        flow.query.kind,
+        flow.query.id,
+        flow.timeline.len(),
+        flow.correlation_ids.join(", ")
+    );
+    for e in &flow.edges {
+        let outcomes: Vec<String> = e.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            out,
+            "  {} -> {}: {} message(s), {} failed [{}]",
+            e.from,
+            e.to,
+            e.messages,
+            e.failures,
+            outcomes.join(", ")
+        );
+    }
+    let ids: HashSet<&str> = flow.timeline.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: HashMap<Option<&str>, Vec<&crate::http::dto::Span>> = HashMap::new();
+    for span in &flow.timeline {
+        // A parent outside the flow (a remote caller) makes a root here.
+        let parent = span.parent_span_id.as_deref().filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(span);
+    }
+    fn walk(
+        out: &mut String,
+        children: &HashMap<Option<&str>, Vec<&crate::http::dto::Span>>,
+        parent: Option<&str>,
+        depth: usize,
+    ) {
+        let Some(spans) = children.get(&parent) else {
+            return;
+        };
+        for span in spans {
+            let mut line = format!("{}{}", "  ".repeat(depth + 1), span.name);
+            if let Some(attempt) = span.attempt {
+                line.push_str(&format!(" #{attempt}"));
+            }
+            if let Some(outcome) = &span.outcome {
+                line.push_str(&format!(" -> {outcome}"));
+            }
+            if span.status == "error" {
+                let why = span.status_message.as_deref().unwrap_or("error");
+                line.push_str(&format!(" ERROR: {why}"));
+            }
+            let _ = writeln!(out, "{line} ({} µs)", span.duration_us);
+            walk(out, children, Some(span.span_id.as_str()), depth + 1);
+        }
+    }
+    walk(&mut out, &children, None, 0);
+    out
+}

@@ -86,6 +86,15 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/stream", Access::Role(Role::Viewer)),
     ("GET", "/api/consume/{name}", Access::Role(Role::Operator)),
+    ("GET", "/api/flows", Access::Role(Role::Viewer)),
+    ("GET", "/api/flows/lookup/{id}", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/flows/correlation/{id}",
+        Access::Role(Role::Viewer),
+    ),
+    ("GET", "/api/flows/trace/{id}", Access::Role(Role::Viewer)),
+    ("GET", "/api/flows/message/{id}", Access::Role(Role::Viewer)),
 ];
 
 /// Routes that also accept the token as `?access_token=`, because browsers

@@ -817,3 +817,246 @@ pub struct ConsumeFrame {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub draining: bool,
 }
+
+/// What a flow was looked up by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowQueryDto {
+    /// `correlation`, `trace` or `message`.
+    pub kind: String,
+    /// The id asked for.
+    pub id: String,
+}
+
+/// A node of a flow graph.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowNode {
+    /// Stable id, e.g. `queue:orders`, `handler:orders`, `producer:web-shop`.
+    pub id: String,
+    /// `producer`, `queue`, `handler` or `dead_letter_queue`.
+    pub kind: String,
+    /// What to call it.
+    pub label: String,
+}
+
+/// An edge of a flow graph: messages that went from one node to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FlowEdge {
+    /// Node id.
+    pub from: String,
+    /// Node id.
+    pub to: String,
+    /// Messages or deliveries along it.
+    pub messages: u64,
+    /// Of them, failed ones.
+    pub failures: u64,
+    /// Mean duration of its spans, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_us_avg: Option<u64>,
+    /// Longest, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_us_max: Option<u64>,
+    /// Counts by outcome (`acked`, `retry_scheduled`, `max-retries`, `retried`...).
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+/// A link from one span to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpanLink {
+    /// Linked trace.
+    pub trace_id: String,
+    /// Linked span.
+    pub span_id: String,
+}
+
+/// One span of a flow's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Span {
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// Parent span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
+    /// E.g. `process orders`.
+    pub name: String,
+    /// `producer`, `consumer` or `internal`.
+    pub kind: String,
+    /// Start, µs since the epoch.
+    pub start_us: i64,
+    /// Length, µs.
+    pub duration_us: i64,
+    /// `ok`, `error` or `unset`.
+    pub status: String,
+    /// Error description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// `send`, `receive`, `process`, `ack`, `nack`, `reject`, `retry`,
+    /// `dead_letter`, `retried`, `moved`, `purged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Correlation id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Causation id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    /// Delivery attempt (1 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
+    /// How it ended (`acked`, `retry_scheduled`, `dead_lettered`,
+    /// `lease_expired`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Every other attribute.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, Value>,
+    /// Linked spans.
+    pub links: Vec<SpanLink>,
+}
+
+/// `GET /api/flows/...`: a flow's graph and timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Flow {
+    /// What was asked for.
+    pub query: FlowQueryDto,
+    /// Correlation ids in the flow.
+    pub correlation_ids: Vec<String>,
+    /// Trace ids in the flow.
+    pub trace_ids: Vec<String>,
+    /// Producers, queues, handlers and dead-letter queues.
+    pub nodes: Vec<FlowNode>,
+    /// Messages between them.
+    pub edges: Vec<FlowEdge>,
+    /// Every span, by start time.
+    pub timeline: Vec<Span>,
+    /// `true` when the flow had more spans than one answer holds.
+    pub truncated: bool,
+}
+
+/// A recent flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowSummary {
+    /// Its correlation id.
+    pub correlation_id: String,
+    /// First span start, µs since the epoch.
+    pub first_us: i64,
+    /// Last span end, µs since the epoch.
+    pub last_us: i64,
+    /// Spans kept of it.
+    pub spans: u64,
+    /// Spans with an error status.
+    pub errors: u64,
+    /// Dead-letterings in it.
+    pub dead_lettered: u64,
+    /// Queues it touched.
+    pub queues: Vec<String>,
+}
+
+/// `GET /api/flows`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowList {
+    /// Most recent activity first.
+    pub flows: Vec<FlowSummary>,
+}
+
+impl Flow {
+    /// The wire form of a flow.
+    pub fn from_engine(flow: crate::telemetry::Flow) -> Flow {
+        use crate::telemetry::{FlowNodeKind, FlowQuery};
+        Flow {
+            query: FlowQueryDto {
+                kind: match flow.query {
+                    FlowQuery::Correlation => "correlation",
+                    FlowQuery::Trace => "trace",
+                    FlowQuery::Message => "message",
+                }
+                .to_owned(),
+                id: flow.id,
+            },
+            correlation_ids: flow.correlation_ids,
+            trace_ids: flow.trace_ids,
+            nodes: flow
+                .nodes
+                .into_iter()
+                .map(|n| FlowNode {
+                    id: n.id,
+                    kind: match n.kind {
+                        FlowNodeKind::Producer => "producer",
+                        FlowNodeKind::Queue => "queue",
+                        FlowNodeKind::Handler => "handler",
+                        FlowNodeKind::DeadLetterQueue => "dead_letter_queue",
+                    }
+                    .to_owned(),
+                    label: n.label,
+                })
+                .collect(),
+            edges: flow
+                .edges
+                .into_iter()
+                .map(|e| FlowEdge {
+                    from: e.from,
+                    to: e.to,
+                    messages: e.messages,
+                    failures: e.failures,
+                    latency_us_avg: e.latency_us_avg,
+                    latency_us_max: e.latency_us_max,
+                    outcomes: e.outcomes,
+                })
+                .collect(),
+            timeline: flow
+                .timeline
+                .into_iter()
+                .map(|s| Span {
+                    trace_id: s.trace_id,
+                    span_id: s.span_id,
+                    parent_span_id: s.parent_span_id,
+                    name: s.name,
+                    kind: s.kind,
+                    start_us: s.start_us,
+                    duration_us: s.duration_us,
+                    status: s.status,
+                    status_message: s.status_message,
+                    operation: s.operation,
+                    queue: s.queue,
+                    message_id: s.message_id,
+                    correlation_id: s.correlation_id,
+                    causation_id: s.causation_id,
+                    attempt: s.attempt,
+                    outcome: s.outcome,
+                    attributes: s.attributes,
+                    links: s
+                        .links
+                        .into_iter()
+                        .map(|l| SpanLink {
+                            trace_id: l.trace_id,
+                            span_id: l.span_id,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            truncated: flow.truncated,
+        }
+    }
+}
+
+impl FlowSummary {
+    /// The wire form of a recent flow.
+    pub fn from_engine(s: crate::telemetry::FlowSummary) -> FlowSummary {
+        FlowSummary {
+            correlation_id: s.correlation_id,
+            first_us: s.first_us,
+            last_us: s.last_us,
+            spans: s.spans,
+            errors: s.errors,
+            dead_lettered: s.dead_lettered,
+            queues: s.queues,
+        }
+    }
+}

@@ -12,7 +12,8 @@
 //! - [`auth`]: tokens, roles and the access table every route has a row in.
 //! - [`dto`]: wire shapes, shared with [`crate::client`].
 //! - `queues`, `dead_letters`, `health`, `stream` (SSE + overview),
-//!   `consume` (WebSocket), `metrics`: routes and handlers per resource.
+//!   `consume` (WebSocket), `flows`, `metrics`: routes and handlers per
+//!   resource.
 //! - `openapi`: the generated document; `assets`: the console.
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod error;
 mod assets;
 mod consume;
 mod dead_letters;
+mod flows;
 mod health;
 mod metrics;
 mod openapi;
@@ -124,6 +126,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dead_letters::purge))
         .routes(routes!(dead_letters::move_to))
         .routes(routes!(consume::consume))
+        .routes(routes!(flows::recent))
+        .routes(routes!(flows::lookup))
+        .routes(routes!(flows::by_correlation))
+        .routes(routes!(flows::by_trace))
+        .routes(routes!(flows::by_message))
         .merge(batch)
 }
 
