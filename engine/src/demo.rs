@@ -6,7 +6,9 @@
 //! `payments`, which charges and forwards to `shipping`. Injected failures:
 //! a flaky inventory service (nack, retried with backoff), declined payments
 //! (rejected, dead-lettered at once), poison orders that fail every attempt
-//! (dead-lettered after their retries), and slow shipping.
+//! (dead-lettered after their retries), slow shipping, and a carrier outage:
+//! those shipments fail until their retries run out, and succeed once an
+//! operator retries the dead letter (the outage is over by then).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +50,9 @@ pub enum Trouble {
     Poison,
     /// Shipping takes its time.
     SlowShipping,
+    /// The carrier's API is down: shipping fails every attempt until the
+    /// message is dead-lettered; an operator's retry then succeeds.
+    CarrierOutage,
 }
 
 /// The running demo: stop it with [`Demo::stop`].
@@ -121,6 +126,7 @@ pub fn order(n: u64) -> Order {
         3 | 11 => Some(Trouble::FlakyInventory),
         7 => Some(Trouble::Declined),
         13 => Some(Trouble::SlowShipping),
+        17 => Some(Trouble::CarrierOutage),
         19 if n % 40 == 19 => Some(Trouble::Poison),
         _ => None,
     };
@@ -205,7 +211,20 @@ async fn payment(queues: Queues, delivery: Delivery) -> Outcome {
 }
 
 async fn shipping(delivery: Delivery) -> Outcome {
+    let retried_by_operator = delivery
+        .message
+        .history
+        .iter()
+        .any(|h| h.action == "retried");
     match parse(&delivery) {
+        Ok(order) if order.trouble == Some(Trouble::CarrierOutage) && !retried_by_operator => {
+            Outcome::Nack {
+                error: format!(
+                    "carrier API unavailable (HTTP 503) for order {}",
+                    order.order_id
+                ),
+            }
+        }
         Ok(order) if order.trouble == Some(Trouble::SlowShipping) => {
             tokio::time::sleep(Duration::from_millis(800)).await;
             Outcome::Ack
