@@ -50,6 +50,42 @@ test("find a demo dead letter in the dead letters view and open its flow", async
   await shot(page, "flow");
 });
 
+test("retry a demo order dead-lettered by the carrier outage; the demo's shipping handler acks it", async ({ page, env }) => {
+  const api = new Api(env.url, env.tokens.viewer);
+  // Shipments hit by the demo's carrier outage use up their retries, then succeed once an
+  // operator retries them. Wait for one to reach shipping.dlq.
+  const dead = await waitFor("a carrier-outage dead letter in shipping.dlq", async () => {
+    const { dead_letters } = await api.get("/api/queues/shipping.dlq/dead-letters?limit=100");
+    return dead_letters.find((d) => d.reason === "max_retries" && /carrier/.test(d.last_error ?? ""));
+  }, { timeoutMs: 120_000, everyMs: 500 });
+  const id = dead.message.id;
+  await openAs(page, env, env.tokens.operator, "#/dead-letters");
+  const row = page.locator(`[data-testid=dead-letter-row][data-message-id="${id}"]`);
+  await row.waitFor();
+  await row.click();
+  await page.getByTestId("dead-letter-detail").waitFor();
+  await page.getByTestId("open-flow").click();
+  await page.getByTestId("flow-page").waitFor();
+  await page.getByTestId("flow-graph").waitFor();
+  await page.goBack();
+  await page.getByTestId("dead-letter-detail").waitFor();
+  await page.getByTestId("retry-one").click();
+  await page.getByTestId("confirm-count").waitFor();
+  const retriedAtUs = Date.now() * 1000;
+  await page.getByTestId("confirm-button").click();
+  await page.getByText(/Retried 1 dead letter/).waitFor();
+  // Through the API: redelivered to shipping and acked by the demo's handler.
+  await waitFor(`an acked shipping delivery of ${id} after the retry`, async () => {
+    const flow = await api.get(`/api/flows/message/${encodeURIComponent(id)}`);
+    const redrive = flow.timeline.some((s) => s.message_id === id && s.operation === "retried");
+    const acked = flow.timeline.some((s) => s.message_id === id && s.queue === "shipping"
+      && s.operation === "process" && s.outcome === "acked" && s.start_us >= retriedAtUs - 5_000_000);
+    return redrive && acked;
+  }, { timeoutMs: 20_000, everyMs: 250 });
+  const { dead_letters } = await api.get("/api/queues/shipping.dlq/dead-letters?limit=1000");
+  assert(!dead_letters.some((d) => d.message.id === id), "the order is no longer dead-lettered");
+});
+
 // The demo's dead letters fail again by design (declined cards are rejected, poison orders
 // fail every attempt), so retrying one of them can never end in an ack. This test makes its
 // own dead-lettered order in a fresh queue, retries it from the console, and then acts as
@@ -96,7 +132,10 @@ test("retry a dead-lettered order from the console; it is redelivered and acked"
 
     // Redelivered to the original queue: consume and ack it like a handler would.
     const again = await receiveOne(api, queue, id);
-    assert(again.redelivered || again.attempt >= 2, `the retry is a redelivery (attempt ${again.attempt})`);
+    // A retried dead letter starts a fresh retry budget (attempt 1) and keeps its provenance.
+    assert(again.attempt === 1, `the retry starts a fresh attempt count (attempt ${again.attempt})`);
+    assert((again.message.history ?? []).some((h) => h.event === "retried"),
+      `the redelivered message records the operator's retry: ${JSON.stringify(again.message.history)}`);
     const { results } = await api.post("/api/ack", { leases: [again.lease] });
     assert(results[0]?.ok, `ack accepted: ${JSON.stringify(results)}`);
 

@@ -320,6 +320,13 @@ pub struct Message {
     /// W3C `tracestate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracestate: Option<String>,
+    /// Error of its last failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Provenance: dead-lettering and operator actions (retry, move), oldest
+    /// first; a redriven message keeps it.
+    #[serde(default)]
+    pub history: Vec<HistoryEvent>,
 }
 
 impl Message {
@@ -349,8 +356,26 @@ impl Message {
             attempts: m.attempts,
             traceparent: m.envelope.traceparent.clone(),
             tracestate: m.envelope.tracestate.clone(),
+            last_error: m.last_error.clone(),
+            history: history(m),
         }
     }
+}
+
+fn history(m: &queue::Message) -> Vec<HistoryEvent> {
+    m.history
+        .iter()
+        .map(|h| HistoryEvent {
+            at_ms: h.at.as_millis(),
+            event: h.action.clone(),
+            detail: Some(match (&h.to_queue, &h.detail) {
+                (Some(to), Some(d)) => format!("{} -> {to}: {d}", h.from_queue),
+                (Some(to), None) => format!("{} -> {to}", h.from_queue),
+                (None, Some(d)) => format!("{}: {d}", h.from_queue),
+                (None, None) => h.from_queue.clone(),
+            }),
+        })
+        .collect()
 }
 
 /// `GET /api/queues/{name}/messages` (peek).
@@ -517,7 +542,7 @@ impl DeadReasonDto {
     }
 }
 
-/// One step of a dead letter's history.
+/// One step of a message's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEvent {
     /// When (epoch ms).
@@ -561,20 +586,7 @@ impl DeadLetter {
             attempts: info.attempts,
             last_error: m.last_error.clone(),
             dead_lettered_ms: info.at.as_millis(),
-            history: m
-                .history
-                .iter()
-                .map(|h| HistoryEvent {
-                    at_ms: h.at.as_millis(),
-                    event: h.action.clone(),
-                    detail: Some(match (&h.to_queue, &h.detail) {
-                        (Some(to), Some(d)) => format!("{} -> {to}: {d}", h.from_queue),
-                        (Some(to), None) => format!("{} -> {to}", h.from_queue),
-                        (None, Some(d)) => format!("{}: {d}", h.from_queue),
-                        (None, None) => h.from_queue.clone(),
-                    }),
-                })
-                .collect(),
+            history: history(m),
         })
     }
 }

@@ -68,6 +68,10 @@ export interface Message {
   attempts: number;
   traceparent?: string | null;
   tracestate?: string | null;
+  /** Error of the last failed attempt. */
+  last_error?: string | null;
+  /** Provenance: dead-lettering and operator actions, oldest first. */
+  history?: HistoryEntry[];
 }
 
 export interface Delivery {
