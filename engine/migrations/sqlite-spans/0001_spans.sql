@@ -1,46 +1,25 @@
--- Spans the engine keeps of its own flows (telemetry/): one row per finished
--- span. A separate database file from the queues, so span writes never
--- queue behind (or slow) message commits. Retention prunes by age and count.
+-- Spans the engine keeps of its own flows (telemetry/). A separate database
+-- file from the queues, so span writes never queue behind (or slow) message
+-- commits.
 --
--- Only one index on the (large, write-heavy) span table: its correlation id.
--- A message id or a trace id is first resolved to correlation ids through
--- the two small lookup tables, which get a row per message and per trace,
--- not per span.
-CREATE TABLE spans (
+-- Spans are stored as they are exported: one row per export batch holding
+-- its spans (JSON, LZ4-compressed: span fields repeat a lot), plus one small
+-- key row per distinct correlation id, trace id, and message id (when it
+-- differs from the correlation id, as it does not by default) in the batch. A flow query reads the few batches
+-- its key points at; writing costs one row per batch and a few key rows per
+-- message instead of an indexed row per span. Retention deletes whole
+-- batches, oldest first.
+CREATE TABLE span_batches (
     id              INTEGER PRIMARY KEY,
-    trace_id        TEXT NOT NULL,
-    span_id         TEXT NOT NULL,
-    parent_span_id  TEXT,
-    name            TEXT NOT NULL,
-    kind            TEXT NOT NULL,
-    start_us        INTEGER NOT NULL,
-    duration_us     INTEGER NOT NULL,
-    status          TEXT NOT NULL,
-    status_message  TEXT,
-    operation       TEXT,
-    queue           TEXT,
-    message_id      TEXT,
-    correlation_id  TEXT NOT NULL,
-    causation_id    TEXT,
-    attempt         INTEGER,
-    outcome         TEXT,
-    attributes      TEXT NOT NULL,
-    links           TEXT NOT NULL
+    -- Newest span start in the batch (µs since the epoch), for retention.
+    last_start_us   INTEGER NOT NULL,
+    n_spans         INTEGER NOT NULL,
+    spans           BLOB NOT NULL
 );
-CREATE INDEX spans_by_correlation ON spans (correlation_id);
 
--- message id -> correlation id; `span_row` is the first span's row, for pruning.
-CREATE TABLE span_messages (
-    message_id      TEXT NOT NULL,
-    correlation_id  TEXT NOT NULL,
-    span_row        INTEGER NOT NULL,
-    PRIMARY KEY (message_id, correlation_id)
-) WITHOUT ROWID;
-
--- trace id -> correlation id.
-CREATE TABLE span_traces (
-    trace_id        TEXT NOT NULL,
-    correlation_id  TEXT NOT NULL,
-    span_row        INTEGER NOT NULL,
-    PRIMARY KEY (trace_id, correlation_id)
+-- `c:<correlation id>`, `m:<message id>`, `t:<trace id>` -> batches.
+CREATE TABLE span_keys (
+    key             TEXT NOT NULL,
+    batch_id        INTEGER NOT NULL,
+    PRIMARY KEY (key, batch_id)
 ) WITHOUT ROWID;

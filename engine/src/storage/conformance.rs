@@ -871,17 +871,20 @@ async fn recent_flows_summarize_the_latest_activity(store: Store) {
         ]
     );
     assert_eq!(store.recent_flows(1, 1000).await.unwrap().len(), 1);
-    // The window looks at the newest spans only.
+    // The window looks at the newest spans (by start) only.
     let newest = store.recent_flows(10, 1).await.unwrap();
     assert_eq!(newest.len(), 1);
-    assert_eq!(newest[0].correlation_id, "c2");
+    assert_eq!(newest[0].correlation_id, "c1");
+    assert_eq!(newest[0].n_spans, 1);
 }
 
 async fn spans_are_pruned_by_age_then_count(store: Store) {
-    let spans = (0..6)
-        .map(|n| span("t", &format!("s{n}"), "c", "m", n * 10))
-        .collect();
-    store.record_spans(spans).unwrap();
+    // One batch per span here, so whole-batch retention is per span.
+    for n in 0..6 {
+        store
+            .record_spans(vec![span("t", &format!("s{n}"), "c", "m", n * 10)])
+            .unwrap();
+    }
     assert_eq!(
         store.prune_spans(20, 100).await.unwrap(),
         2,
@@ -892,6 +895,11 @@ async fn spans_are_pruned_by_age_then_count(store: Store) {
         1,
         "then the oldest over the limit"
     );
+    assert_eq!(
+        store.prune_spans(0, 3).await.unwrap(),
+        0,
+        "nothing more to do"
+    );
     let kept: Vec<String> = store
         .spans(SpanKey::Trace("t".to_owned()), 100)
         .await
@@ -900,6 +908,21 @@ async fn spans_are_pruned_by_age_then_count(store: Store) {
         .map(|s| s.span_id)
         .collect();
     assert_eq!(kept, vec!["s3", "s4", "s5"]);
+    // A batch goes whole: three spans recorded together stay or go together.
+    let batch = (6..9)
+        .map(|n| span("t", &format!("s{n}"), "c", "m", 100 + n))
+        .collect();
+    store.record_spans(batch).unwrap();
+    assert_eq!(
+        store.prune_spans(0, 3).await.unwrap(),
+        3,
+        "s3, s4, s5 make room"
+    );
+    let kept = store
+        .spans(SpanKey::Correlation("c".to_owned()), 100)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 3);
 }
 
 /// Opens a backend for one test and keeps what it needs alive.

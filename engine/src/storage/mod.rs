@@ -580,14 +580,17 @@ pub trait QueueStore {
 
 /// One finished span, as the engine keeps it for its flow queries. Known
 /// messaging attributes have their own fields (so they can be searched); the
-/// rest stay in `attributes`.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// rest stay in `attributes`. Backends may store it as JSON (serde); empty
+/// fields are left out.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SpanRecord {
     /// 32 lowercase hex digits.
     pub trace_id: String,
     /// 16 lowercase hex digits.
     pub span_id: String,
     /// The parent's span id; `None` for a root.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<String>,
     /// Span name, e.g. `send orders`.
     pub name: String,
@@ -600,24 +603,34 @@ pub struct SpanRecord {
     /// `ok`, `error` or `unset`.
     pub status: String,
     /// The error's description when `status` is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     /// Switchyard operation (`send`, `process`, `ack`, `dead_letter`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     /// Queue (or topic, stream) the span is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
     /// Message the span is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// The flow's correlation id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     /// Id of the message that caused this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
     /// Delivery attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
     /// How a delivery ended (`acked`, `retry_scheduled`, `dead_lettered`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// Every other attribute.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// Linked spans: `(trace_id, span_id)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<(String, String)>,
 }
 
@@ -670,8 +683,10 @@ pub trait SpanStore {
         n_max: u32,
         window_spans: u32,
     ) -> impl Future<Output = Result<Vec<FlowSummaryRow>>> + Send;
-    /// Deletes spans that started before `before_us`, then the oldest until
-    /// at most `rows_max` remain. Returns how many were deleted.
+    /// Deletes old spans: those recorded in a batch whose newest span
+    /// started before `before_us`, then the oldest batches until at most
+    /// `rows_max` spans remain. Spans go in whole batches (as they were
+    /// recorded). Returns how many spans were deleted.
     fn prune_spans(
         &self,
         before_us: i64,

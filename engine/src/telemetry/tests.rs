@@ -527,13 +527,15 @@ async fn spans_are_pruned_by_age_and_by_count() {
     .await;
     let queues = f.engine.queues();
     queues.declare(QueueSpec::new("orders")).await.unwrap();
+    // Flushed one by one: each span is its own export batch, and retention
+    // deletes whole batches.
     for n in 0..5 {
         queues
             .send("orders", OutgoingMessage::json(&n).correlation_id("c"))
             .await
             .unwrap();
+        f.engine.telemetry().flush();
     }
-    f.engine.telemetry().flush();
     f.engine.maintain().await.unwrap();
     let flow = f.engine.flows().by_correlation("c").await.unwrap();
     assert_eq!(flow.timeline.len(), 3, "only the newest 3 are kept");

@@ -6,13 +6,15 @@
 //! lose the last second of them; a process crash loses nothing committed.
 //!
 //! Writes come in batches from the span exporter's thread and take one
-//! transaction each. Reads use their own connection on the WAL snapshot.
+//! transaction each: one row per batch and one key row per distinct
+//! correlation, message and trace id (see the migration). Reads use their own
+//! connection on the WAL snapshot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, StorageError};
 
@@ -52,76 +54,51 @@ impl SpanDb {
         })
     }
 
-    /// Stores a batch in one transaction. Spans without a correlation id
-    /// belong to no flow and are not kept.
+    /// Stores a batch in one transaction: one row for the batch, one key
+    /// row per distinct correlation, message and trace id in it. Spans
+    /// without a correlation id belong to no flow and are not kept.
     pub(crate) fn record(&self, spans: Vec<SpanRecord>) -> Result<()> {
+        let spans: Vec<SpanRecord> = spans
+            .into_iter()
+            .filter(|s| s.correlation_id.is_some())
+            .collect();
+        let Some(last_start_us) = spans.iter().map(|s| s.start_us).max() else {
+            return Ok(());
+        };
+        let mut keys: HashSet<String> = HashSet::with_capacity(spans.len() * 2);
+        for span in &spans {
+            if let Some(c) = &span.correlation_id {
+                keys.insert(format!("c:{c}"));
+            }
+            // A message whose correlation id is its own id (the default) is
+            // found through its `c:` key.
+            if let Some(m) = &span.message_id
+                && span.correlation_id.as_ref() != Some(m)
+            {
+                keys.insert(format!("m:{m}"));
+            }
+            keys.insert(format!("t:{}", span.trace_id));
+        }
+        let json = serde_json::to_vec(&spans).expect("span records serialize");
+        let blob = lz4_flex::compress_prepend_size(&json);
         let mut conn = self.inner.writer.lock().expect("span writer lock");
         let tx = conn
             .transaction()
             .map_err(|e| backend("begin a span batch", e))?;
+        tx.prepare_cached(
+            "INSERT INTO span_batches (last_start_us, n_spans, spans) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![last_start_us, spans.len() as i64, blob]))
+        .map_err(|e| backend("store a span batch", e))?;
+        let batch_id = tx.last_insert_rowid();
         {
-            // Lookup rows point at the newest span of their key, so pruning
-            // (oldest rows first) drops a lookup only with its last span.
-            let mut messages: HashMap<(String, String), i64> = HashMap::new();
-            let mut traces: HashMap<(String, String), i64> = HashMap::new();
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_us,
-                         duration_us, status, status_message, operation, queue, message_id,
-                         correlation_id, causation_id, attempt, outcome, attributes, links)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18)",
-                )
-                .map_err(|e| backend("prepare the span insert", e))?;
-            for span in spans {
-                let Some(correlation_id) = span.correlation_id.clone() else {
-                    continue;
-                };
-                let attributes = serde_json::Value::Object(span.attributes).to_string();
-                let links = serde_json::to_string(&span.links).expect("links serialize");
+                .prepare_cached("INSERT OR IGNORE INTO span_keys (key, batch_id) VALUES (?1, ?2)")
+                .map_err(|e| backend("prepare the span key insert", e))?;
+            for key in keys {
                 insert
-                    .execute(params![
-                        span.trace_id,
-                        span.span_id,
-                        span.parent_span_id,
-                        span.name,
-                        span.kind,
-                        span.start_us,
-                        span.duration_us,
-                        span.status,
-                        span.status_message,
-                        span.operation,
-                        span.queue,
-                        span.message_id,
-                        span.correlation_id,
-                        span.causation_id,
-                        span.attempt,
-                        span.outcome,
-                        attributes,
-                        links,
-                    ])
-                    .map_err(|e| backend("store a span", e))?;
-                let row = tx.last_insert_rowid();
-                if let Some(message_id) = span.message_id {
-                    messages.insert((message_id, correlation_id.clone()), row);
-                }
-                traces.insert((span.trace_id, correlation_id), row);
-            }
-            for (table, key, rows) in [
-                ("span_messages", "message_id", messages),
-                ("span_traces", "trace_id", traces),
-            ] {
-                let mut upsert = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO {table} ({key}, correlation_id, span_row) VALUES (?1, ?2, ?3)
-                         ON CONFLICT ({key}, correlation_id) DO UPDATE SET span_row = excluded.span_row"
-                    ))
-                    .map_err(|e| backend("prepare the span lookup upsert", e))?;
-                for ((id, correlation_id), row) in rows {
-                    upsert
-                        .execute(params![id, correlation_id, row])
-                        .map_err(|e| backend("store a span lookup", e))?;
-                }
+                    .execute(params![key, batch_id])
+                    .map_err(|e| backend("store a span key", e))?;
             }
         }
         tx.commit().map_err(|e| backend("commit a span batch", e))
@@ -129,52 +106,40 @@ impl SpanDb {
 
     pub(crate) async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
         self.read(move |conn| {
-            // Message and trace ids go through their lookup table to the
-            // correlation index, the only index on the span table.
-            let (filter, value) = match &key {
-                SpanKey::Correlation(id) => ("correlation_id = ?1", id),
-                SpanKey::Trace(id) => (
-                    "correlation_id IN (SELECT correlation_id FROM span_traces WHERE trace_id = ?1)
-                     AND trace_id = ?1",
-                    id,
-                ),
-                SpanKey::Message(id) => (
-                    "correlation_id IN
-                       (SELECT correlation_id FROM span_messages WHERE message_id = ?1)
-                     AND message_id = ?1",
-                    id,
-                ),
+            // A message id is also looked up as a correlation id (its own,
+            // by default).
+            let lookup: Vec<String> = match &key {
+                SpanKey::Correlation(id) => vec![format!("c:{id}")],
+                SpanKey::Trace(id) => vec![format!("t:{id}")],
+                SpanKey::Message(id) => vec![format!("m:{id}"), format!("c:{id}")],
             };
-            let sql = format!(
-                "SELECT trace_id, span_id, parent_span_id, name, kind, start_us, duration_us,
-                        status, status_message, operation, queue, message_id, correlation_id,
-                        causation_id, attempt, outcome, attributes, links
-                 FROM spans WHERE {filter} ORDER BY start_us, id LIMIT ?2"
-            );
+            let wanted = |s: &SpanRecord| match &key {
+                SpanKey::Correlation(id) => s.correlation_id.as_deref() == Some(id.as_str()),
+                SpanKey::Trace(id) => &s.trace_id == id,
+                SpanKey::Message(id) => s.message_id.as_deref() == Some(id.as_str()),
+            };
             let mut stmt = conn
-                .prepare_cached(&sql)
+                .prepare_cached(
+                    "SELECT DISTINCT b.id, b.spans
+                     FROM span_keys k JOIN span_batches b ON b.id = k.batch_id
+                     WHERE k.key IN (?1, ?2) ORDER BY b.id",
+                )
                 .map_err(|e| backend("query spans", e))?;
             let rows = stmt
-                .query_map(params![value, n_max], read_span)
+                .query_map(
+                    params![lookup[0], lookup.get(1).unwrap_or(&lookup[0])],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+                )
                 .map_err(|e| backend("query spans", e))?;
-            let mut spans = Vec::new();
+            let mut found = Vec::new();
             for row in rows {
-                let (mut span, attributes, links) = row.map_err(|e| backend("read a span", e))?;
-                span.attributes = match serde_json::from_str(&attributes) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => {
-                        return Err(StorageError::Corrupt(format!(
-                            "span {} has invalid attributes",
-                            span.span_id
-                        )));
-                    }
-                };
-                span.links = serde_json::from_str(&links).map_err(|_| {
-                    StorageError::Corrupt(format!("span {} has invalid links", span.span_id))
-                })?;
-                spans.push(span);
+                let (batch_id, blob) = row.map_err(|e| backend("read a span batch", e))?;
+                let batch = decode(batch_id, &blob)?;
+                found.extend(batch.into_iter().filter(|s| wanted(s)));
             }
-            Ok(spans)
+            found.sort_by_key(|s| s.start_us);
+            found.truncate(n_max as usize);
+            Ok(found)
         })
         .await
     }
@@ -186,41 +151,62 @@ impl SpanDb {
     ) -> Result<Vec<FlowSummaryRow>> {
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT correlation_id, min(start_us), max(start_us + duration_us), count(*),
-                            sum(status = 'error'), sum(operation = 'dead_letter'),
-                            group_concat(DISTINCT queue)
-                     FROM spans
-                     WHERE id > (SELECT coalesce(max(id), 0) FROM spans) - ?1
-                       AND correlation_id IS NOT NULL
-                     GROUP BY correlation_id
-                     ORDER BY max(start_us) DESC
-                     LIMIT ?2",
-                )
+                .prepare_cached("SELECT id, n_spans, spans FROM span_batches ORDER BY id DESC")
                 .map_err(|e| backend("query recent flows", e))?;
-            let rows = stmt
-                .query_map(params![window_spans, n_max], |row| {
-                    let queues: Option<String> = row.get(6)?;
-                    let mut queues: Vec<String> = queues
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter(|q| !q.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    queues.sort();
-                    Ok(FlowSummaryRow {
-                        correlation_id: row.get(0)?,
-                        first_us: row.get(1)?,
-                        last_us: row.get(2)?,
-                        n_spans: row.get::<_, i64>(3)? as u64,
-                        n_errors: row.get::<_, i64>(4)? as u64,
-                        n_dead_lettered: row.get::<_, i64>(5)? as u64,
-                        queues,
-                    })
-                })
+            let mut rows = stmt
+                .query([])
                 .map_err(|e| backend("query recent flows", e))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| backend("read recent flows", e))
+            let mut recent: Vec<SpanRecord> = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| backend("read recent flows", e))? {
+                let batch_id: i64 = row.get(0).map_err(|e| backend("read recent flows", e))?;
+                let blob: Vec<u8> = row.get(2).map_err(|e| backend("read recent flows", e))?;
+                let mut batch = decode(batch_id, &blob)?;
+                batch.sort_by_key(|s| std::cmp::Reverse(s.start_us));
+                let room = window_spans as usize - recent.len();
+                recent.extend(batch.into_iter().take(room));
+                if recent.len() >= window_spans as usize {
+                    break;
+                }
+            }
+            let mut flows: HashMap<String, FlowSummaryRow> = HashMap::new();
+            for span in recent {
+                let Some(correlation_id) = span.correlation_id.clone() else {
+                    continue;
+                };
+                let end_us = span.start_us + span.duration_us;
+                let flow = flows
+                    .entry(correlation_id.clone())
+                    .or_insert_with(|| FlowSummaryRow {
+                        correlation_id,
+                        first_us: span.start_us,
+                        last_us: end_us,
+                        n_spans: 0,
+                        n_errors: 0,
+                        n_dead_lettered: 0,
+                        queues: Vec::new(),
+                    });
+                flow.first_us = flow.first_us.min(span.start_us);
+                flow.last_us = flow.last_us.max(end_us);
+                flow.n_spans += 1;
+                flow.n_errors += u64::from(span.status == "error");
+                flow.n_dead_lettered += u64::from(span.operation.as_deref() == Some("dead_letter"));
+                if let Some(queue) = span.queue
+                    && !flow.queues.contains(&queue)
+                {
+                    flow.queues.push(queue);
+                }
+            }
+            let mut flows: Vec<FlowSummaryRow> = flows.into_values().collect();
+            for flow in &mut flows {
+                flow.queues.sort();
+            }
+            flows.sort_by(|a, b| {
+                b.last_us
+                    .cmp(&a.last_us)
+                    .then(a.correlation_id.cmp(&b.correlation_id))
+            });
+            flows.truncate(n_max as usize);
+            Ok(flows)
         })
         .await
     }
@@ -232,39 +218,49 @@ impl SpanDb {
             let tx = conn
                 .transaction()
                 .map_err(|e| backend("begin pruning spans", e))?;
-            let max_id: Option<i64> = tx
-                .query_row("SELECT max(id) FROM spans", [], |row| row.get(0))
-                .map_err(|e| backend("count spans", e))?;
-            let Some(max_id) = max_id else {
-                return Ok(0);
-            };
-            // Rows are appended in (roughly) time order: the first young row
-            // is found after scanning only the old ones.
-            let first_young: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM spans WHERE start_us >= ?1 ORDER BY id LIMIT 1",
-                    params![before_us],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(|e| backend("find old spans", e))?;
-            let by_age = first_young.unwrap_or(max_id + 1);
-            let by_count = max_id + 1 - rows_max as i64;
-            let keep_from = by_age.max(by_count);
-            let n_deleted = tx
-                .execute("DELETE FROM spans WHERE id < ?1", params![keep_from])
-                .map_err(|e| backend("prune spans", e))? as u64;
-            if n_deleted > 0 {
-                for table in ["span_messages", "span_traces"] {
-                    tx.execute(
-                        &format!("DELETE FROM {table} WHERE span_row < ?1"),
-                        params![keep_from],
+            // Newest first: the first batch that would take the total over
+            // `rows_max` (or is too old) marks where deleting starts.
+            let mut keep_from = None;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, n_spans, last_start_us FROM span_batches ORDER BY id DESC",
                     )
-                    .map_err(|e| backend("prune span lookups", e))?;
+                    .map_err(|e| backend("count spans", e))?;
+                let mut rows = stmt.query([]).map_err(|e| backend("count spans", e))?;
+                let mut total = 0u64;
+                let mut newest_kept = None;
+                while let Some(row) = rows.next().map_err(|e| backend("count spans", e))? {
+                    let id: i64 = row.get(0).map_err(|e| backend("count spans", e))?;
+                    let n: i64 = row.get(1).map_err(|e| backend("count spans", e))?;
+                    let last_start_us: i64 = row.get(2).map_err(|e| backend("count spans", e))?;
+                    total += n as u64;
+                    if total > rows_max || last_start_us < before_us {
+                        keep_from = Some(newest_kept.unwrap_or(id + 1));
+                        break;
+                    }
+                    newest_kept = Some(id);
                 }
             }
+            let Some(keep_from) = keep_from else {
+                return Ok(0);
+            };
+            let n_deleted: i64 = tx
+                .query_row(
+                    "SELECT coalesce(sum(n_spans), 0) FROM span_batches WHERE id < ?1",
+                    params![keep_from],
+                    |row| row.get(0),
+                )
+                .map_err(|e| backend("count old spans", e))?;
+            tx.execute("DELETE FROM span_batches WHERE id < ?1", params![keep_from])
+                .map_err(|e| backend("prune spans", e))?;
+            tx.execute(
+                "DELETE FROM span_keys WHERE batch_id < ?1",
+                params![keep_from],
+            )
+            .map_err(|e| backend("prune span keys", e))?;
             tx.commit().map_err(|e| backend("commit pruned spans", e))?;
-            Ok(n_deleted)
+            Ok(n_deleted as u64)
         })
         .await
         .map_err(|e| backend("prune spans", e))?
@@ -289,33 +285,11 @@ pub(crate) fn span_db_path(queue_db: &Path) -> PathBuf {
     queue_db.with_extension("spans.db")
 }
 
-type SpanRow = (SpanRecord, String, String);
-
-fn read_span(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanRow> {
-    Ok((
-        SpanRecord {
-            trace_id: row.get(0)?,
-            span_id: row.get(1)?,
-            parent_span_id: row.get(2)?,
-            name: row.get(3)?,
-            kind: row.get(4)?,
-            start_us: row.get(5)?,
-            duration_us: row.get(6)?,
-            status: row.get(7)?,
-            status_message: row.get(8)?,
-            operation: row.get(9)?,
-            queue: row.get(10)?,
-            message_id: row.get(11)?,
-            correlation_id: row.get(12)?,
-            causation_id: row.get(13)?,
-            attempt: row.get(14)?,
-            outcome: row.get(15)?,
-            attributes: serde_json::Map::new(),
-            links: Vec::new(),
-        },
-        row.get(16)?,
-        row.get(17)?,
-    ))
+fn decode(batch_id: i64, blob: &[u8]) -> Result<Vec<SpanRecord>> {
+    let json = lz4_flex::decompress_size_prepended(blob)
+        .map_err(|e| StorageError::Corrupt(format!("span batch {batch_id}: {e}")))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| StorageError::Corrupt(format!("span batch {batch_id}: {e}")))
 }
 
 fn open(path: Option<&Path>) -> Result<Connection> {
