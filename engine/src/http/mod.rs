@@ -255,6 +255,13 @@ pub async fn serve(
             draining.start();
         }
     };
+    // Small frames (WebSocket deliveries, acks) must not wait for Nagle's
+    // algorithm and the peer's delayed ACK (about 40 ms each).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(cause = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();
