@@ -121,6 +121,7 @@ fn acknowledged_work_survives_repeated_kill_9() {
     // Goal: the durability and redelivery promises hold across SIGKILLs.
     // Method: N_CYCLES runs of a load worker killed after a varying time,
     // alternating fsync and relaxed durability, then a clean drain run.
+    let _alone = switchyard_e2e::HEAVY.blocking_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ledger = Ledger::default();
     let started = Instant::now();

@@ -47,6 +47,7 @@ fn auth_matrix() -> Vec<(String, String, [bool; 5])> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_answers_each_identity_as_the_auth_matrix_says() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &[]);
     let admin = client(&server, ADMIN_TOKEN);
     let doc: Value = serde_json::from_str(
@@ -138,6 +139,7 @@ fn the_checked_in_openapi_document_is_current() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_consumer_gets_at_most_prefetch_and_its_acks_are_confirmed() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &[]);
     let admin = client(&server, ADMIN_TOKEN);
     admin
@@ -236,6 +238,7 @@ async fn websocket_consumer_gets_at_most_prefetch_and_its_acks_are_confirmed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acks_in_flight_at_sigterm_are_kept() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &[]);
     let operator = client(&server, OPERATOR_TOKEN);
     client(&server, ADMIN_TOKEN)
@@ -305,6 +308,7 @@ async fn acks_in_flight_at_sigterm_are_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_admin_token_is_printed_once_and_kept_hashed() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start_in(bin(), tempfile::tempdir().expect("tmp"), &[], false);
     let line = server
         .startup_lines
@@ -362,6 +366,7 @@ fn refuses_a_public_address_without_configured_tokens() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_runs_against_the_served_engine() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &["--demo"]);
     let names: Vec<String> = client(&server, VIEWER_TOKEN)
         .queues()
@@ -397,6 +402,7 @@ fn cli(server: &Server, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_client_commands_talk_to_the_server() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &[]);
     assert_eq!(
         cli(
@@ -467,6 +473,7 @@ async fn cli_client_commands_talk_to_the_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_consumer_settles_what_it_holds_while_the_server_drains() {
+    let _alone = switchyard_e2e::HEAVY.lock().await;
     let server = Server::start(bin(), &[]);
     client(&server, ADMIN_TOKEN)
         .declare("held", &QueueSpec::default())

@@ -20,6 +20,11 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Held by tests that load the machine (the crash test, each server test)
+/// so they do not run at the same time: the crash test's 300 ms leases must
+/// not lapse because a server test took the CPU.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Tokens every test server knows, one per role.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 /// The operator's token.

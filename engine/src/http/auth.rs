@@ -101,12 +101,26 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
 /// cannot set headers on `EventSource` and `WebSocket`.
 const QUERY_TOKEN_ROUTES: &[&str] = &["/api/stream", "/api/consume/{name}"];
 
-/// The access rule of a route, if it has one.
+/// The access rule of a route, if it has one. `HEAD` follows `GET`.
 pub fn access(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
     ROUTES
         .iter()
-        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .find(|(m, p, _)| *m == method && *p == path)
         .map(|(_, _, access)| *access)
+}
+
+/// Methods the access table has for a path.
+fn methods(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect()
 }
 
 /// Known tokens, by SHA-256 digest.
@@ -215,6 +229,15 @@ pub(crate) async fn require(
             return next.run(req).await;
         }
         Some(Access::Role(role)) => role,
+        None if !methods(path.as_str()).is_empty() => {
+            return ApiError::method_not_allowed(format!(
+                "{} {} is not a route; this path takes {}",
+                req.method(),
+                path.as_str(),
+                methods(path.as_str()).join(", ")
+            ))
+            .into_response();
+        }
         None => {
             return ApiError::forbidden(format!(
                 "{} {} has no access rule; denied by default",

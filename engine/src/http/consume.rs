@@ -61,7 +61,10 @@ pub(crate) async fn consume(
     if state.draining.is_draining() {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
+    // Counted from before the upgrade, so a shutdown cannot miss it.
+    let guard = state.draining.session();
     Ok(upgrade.on_upgrade(move |socket| async move {
+        let _guard = guard;
         let mut session = Session {
             state,
             queue: name,

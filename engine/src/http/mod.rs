@@ -66,27 +66,58 @@ pub(crate) struct AppState {
     rates: Arc<stream::RateMeter>,
 }
 
-/// Tells long-lived streams that the server is shutting down.
+/// Tells long-lived streams that the server is shutting down, and counts
+/// the WebSocket sessions still open: an upgraded connection is no longer
+/// the HTTP server's, so [`serve`] waits for them itself.
 #[derive(Clone)]
-pub(crate) struct Draining(Arc<watch::Sender<bool>>);
+pub(crate) struct Draining(Arc<DrainingInner>);
+
+struct DrainingInner {
+    draining: watch::Sender<bool>,
+    sessions: watch::Sender<usize>,
+}
+
+/// Held by an open WebSocket session; counts it until dropped.
+pub(crate) struct SessionGuard(Draining);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.0.sessions.send_modify(|n| *n -= 1);
+    }
+}
 
 impl Draining {
     fn new() -> Draining {
-        Draining(Arc::new(watch::channel(false).0))
+        Draining(Arc::new(DrainingInner {
+            draining: watch::channel(false).0,
+            sessions: watch::channel(0).0,
+        }))
     }
 
     fn start(&self) {
-        self.0.send_replace(true);
+        self.0.draining.send_replace(true);
     }
 
     pub(crate) fn is_draining(&self) -> bool {
-        *self.0.borrow()
+        *self.0.draining.borrow()
     }
 
     /// Resolves once shutdown has begun.
     pub(crate) async fn wait(&self) {
-        let mut rx = self.0.subscribe();
+        let mut rx = self.0.draining.subscribe();
         let _ = rx.wait_for(|draining| *draining).await;
+    }
+
+    /// Counts a WebSocket session until the guard is dropped.
+    pub(crate) fn session(&self) -> SessionGuard {
+        self.0.sessions.send_modify(|n| *n += 1);
+        SessionGuard(self.clone())
+    }
+
+    /// Resolves when no WebSocket session is open.
+    async fn sessions_closed(&self) {
+        let mut rx = self.0.sessions.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 }
 
@@ -262,15 +293,29 @@ pub async fn serve(
             draining.start();
         }
     };
+    // Small frames (WebSocket deliveries, acks) must not wait for Nagle's
+    // algorithm and the peer's delayed ACK (about 40 ms each).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(cause = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();
+    let served = async {
+        server.await?;
+        // HTTP connections are done; WebSocket sessions settle what their
+        // consumers still hold, then close.
+        draining.sessions_closed().await;
+        Ok(())
+    };
     let overdue = async {
         draining.wait().await;
         tokio::time::sleep(deadline).await;
     };
     tokio::select! {
-        result = server => result,
+        result = served => result,
         () = overdue => {
             tracing::warn!(deadline_ms = deadline.as_millis() as u64, "shutdown deadline passed; closing remaining connections");
             Ok(())

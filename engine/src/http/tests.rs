@@ -722,3 +722,16 @@ async fn slow_requests_and_large_headers_are_refused_and_cors_is_opt_in() {
     let evil = app.clone().oneshot(req).await.expect("infallible");
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn head_follows_get_and_a_wrong_method_names_the_right_ones() {
+    let app = server().await;
+    let head = call(&app, "HEAD", "/healthz", None, None).await;
+    assert_eq!(head.status, StatusCode::OK);
+    let wrong = call(&app, "POST", "/api/queues", Some(ADMIN), Some(json!({}))).await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    assert!(wrong.message().contains("takes GET"), "{}", wrong.message());
+}
