@@ -105,9 +105,11 @@ async fn consume(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let queues = engine.queues();
     loop {
+        // The drain run is never killed: a long lease keeps a loaded
+        // machine from lapsing it between receive and ack.
         let options = ReceiveOptions {
             n_max: 16,
-            lease_ms: Some(LEASE_MS),
+            lease_ms: Some(if drain { 30_000 } else { LEASE_MS }),
             owner: None,
         };
         let deliveries = queues.receive(QUEUE, options).await?;
@@ -126,8 +128,13 @@ async fn consume(
                 out,
                 format!("recv {id} {} {}", delivery.attempt, delivery.redelivered),
             );
-            queues.ack(&delivery.lease).await?;
-            report(out, format!("acked {id}"));
+            match queues.ack(&delivery.lease).await {
+                Ok(()) => report(out, format!("acked {id}")),
+                // The lease lapsed before the ack (a slow machine): not
+                // acked, so the message comes back, marked redelivered.
+                Err(switchyard::QueueError::StaleLease { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }
