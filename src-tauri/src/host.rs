@@ -190,6 +190,34 @@ mod tests {
             anonymous.queues().await.is_err(),
             "the API must want the token"
         );
+        let from_webview = preflight(&url.base_url, "tauri://localhost").await;
+        assert!(
+            from_webview.contains("access-control-allow-origin: tauri://localhost"),
+            "{from_webview}"
+        );
+        let stranger = preflight(&url.base_url, "https://evil.example").await;
+        assert!(
+            !stranger.contains("access-control-allow-origin"),
+            "{stranger}"
+        );
         local.stop().await;
+    }
+
+    /// The response head of a CORS preflight from `origin` (raw HTTP/1.1).
+    async fn preflight(base_url: &str, origin: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "OPTIONS /api/queues HTTP/1.1\r\nHost: {address}\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Method: GET\r\n\
+             Access-Control-Request-Headers: authorization\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        String::from_utf8_lossy(&response).to_lowercase()
     }
 }

@@ -206,6 +206,10 @@ pub fn run() -> ExitCode {
     }
 }
 
+#[allow(
+    clippy::exit,
+    reason = "`tauri::generate_context!` expands to a `process::exit` we do not call"
+)]
 fn run_with(start: Start) -> anyhow::Result<()> {
     let mut context = tauri::generate_context!();
     // The CSP lets the console reach the remote servers the user has chosen

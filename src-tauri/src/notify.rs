@@ -97,7 +97,7 @@ mod tests {
         tally.add("orders");
         assert_eq!(
             tally.take_message().as_deref(),
-            Some("1 new dead letter from orders")
+            Some("1 new dead letter from orders (1)")
         );
     }
 }
