@@ -5,9 +5,11 @@
 //
 //   node smoke.mjs <path to switchyard-desktop binary>
 //
-// The app is started by the driver in local mode with the demo workload
-// (SWITCHYARD_DESKTOP_LOCAL, SWITCHYARD_DESKTOP_DEMO, set here). Fails when
-// the demo's queues do not appear in the console's queue table.
+// By default the driver starts the app in local mode with the demo workload
+// (SWITCHYARD_DESKTOP_LOCAL, SWITCHYARD_DESKTOP_DEMO, set here). With
+// SMOKE_REMOTE=<url> and SMOKE_TOKEN=<token> it starts it in remote mode on
+// that `switchyard serve --demo` instead. Fails when the demo's queues do not
+// appear in the console's queue table.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -18,16 +20,19 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const application = resolve(process.argv[2] ?? "");
 const port = Number(process.env.SMOKE_DRIVER_PORT ?? 4444);
-const screenshot = join(here, "screenshot.png");
+const remote = process.env.SMOKE_REMOTE ?? "";
+const screenshot = join(here, remote ? "screenshot-remote.png" : "screenshot.png");
 const started = Date.now();
 const since = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 const log = (msg) => console.log(`[desktop-smoke ${since()}] ${msg}`);
 
 const home = mkdtempSync(join(tmpdir(), "switchyard-desktop-smoke-"));
+const mode = remote
+  ? { SWITCHYARD_DESKTOP_REMOTE: remote, SWITCHYARD_DESKTOP_TOKEN: process.env.SMOKE_TOKEN ?? "" }
+  : { SWITCHYARD_DESKTOP_LOCAL: join(home, "data"), SWITCHYARD_DESKTOP_DEMO: "1" };
 const env = {
   ...process.env,
-  SWITCHYARD_DESKTOP_LOCAL: join(home, "data"),
-  SWITCHYARD_DESKTOP_DEMO: "1",
+  ...mode,
   // Keep the recent list and app data of the test out of the user's.
   XDG_CONFIG_HOME: join(home, "config"),
   XDG_DATA_HOME: join(home, "share"),
@@ -83,8 +88,9 @@ async function main() {
     "const done = arguments[arguments.length - 1];" +
       "window.__TAURI_INTERNALS__.invoke('engine_url').then(done, (e) => done({ error: String(e) }));",
   );
-  if (!where || where.error || !/^http:\/\/127\.0\.0\.1:\d+$/.test(where.base_url ?? "")) {
-    throw new Error(`engine_url answered ${JSON.stringify(where)}: expected http://127.0.0.1:PORT`);
+  const expected = remote ? (u) => u === remote.replace(/\/$/, "") : (u) => /^http:\/\/127\.0\.0\.1:\d+$/.test(u);
+  if (!where || where.error || !expected(where.base_url ?? "")) {
+    throw new Error(`engine_url answered ${JSON.stringify(where)}: expected ${remote || "http://127.0.0.1:PORT"}`);
   }
   if (typeof where.token !== "string" || where.token.length < 32) throw new Error("engine_url gave no token");
   log(`engine at ${where.base_url}`);
@@ -95,7 +101,7 @@ async function main() {
   const names = (await api.json()).queues.map((q) => q.name);
   if (!names.includes("orders")) throw new Error(`the demo's queues are missing from the API: ${names}`);
   const anonymous = await fetch(`${where.base_url}/api/queues`);
-  if (anonymous.ok) throw new Error("the local engine answered /api/queues without its token");
+  if (anonymous.ok) throw new Error("the engine answered /api/queues without a token");
 
   // The console must show the same queues (fetched cross-origin from the
   // webview under its CSP and the engine's CORS).

@@ -71,3 +71,27 @@ fn keychain<T: Send + 'static>(
         Err(_) => Err("the keychain did not answer in time".to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_token_loads_back_from_the_keychain_or_memory() {
+        let url = format!("http://secrets-test.invalid:{}", std::process::id());
+        let tokens = Tokens::default();
+        let started = std::time::Instant::now();
+        let kept = tokens.store(&url, "t0ken");
+        assert!(started.elapsed() <= KEYCHAIN_TIMEOUT + Duration::from_secs(1));
+        match &kept {
+            Kept::Keychain => {
+                // A fresh store (a new run) finds it in the keychain.
+                assert_eq!(Tokens::default().load(&url).as_deref(), Some("t0ken"));
+                let key = url.clone();
+                let _ = keychain(move || keyring::Entry::new(SERVICE, &key)?.delete_credential());
+            }
+            Kept::MemoryOnly(reason) => assert!(!reason.is_empty()),
+        }
+        assert_eq!(tokens.load(&url).as_deref(), Some("t0ken"));
+    }
+}
