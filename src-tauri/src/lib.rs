@@ -299,6 +299,7 @@ fn setup(app: &mut tauri::App, start: Start) -> anyhow::Result<()> {
             NewWindowResponse::Deny
         })
         .build()?;
+    close_on_signal(&handle);
     let host = handle.state::<Host>();
     let opened = tauri::async_runtime::block_on(host.open(&handle, target.clone()));
     if let Err(e) = opened {
@@ -320,6 +321,33 @@ fn setup(app: &mut tauri::App, start: Start) -> anyhow::Result<()> {
         tauri::async_runtime::block_on(host.open(&handle, fallback))?;
     }
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C closes the app like its window would: the engine is
+/// drained and shut down (`RunEvent::Exit`).
+fn close_on_signal<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+        }
+        tracing::info!("signal received: closing");
+        app.exit(0);
+    });
 }
 
 /// Pages of the app itself (the embedded console, or the dev server).
