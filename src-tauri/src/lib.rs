@@ -9,8 +9,10 @@
 //! - [`secrets`]: remote tokens in the OS keychain, or memory only.
 //! - [`notify`]: a notification when dead letters grow (local mode).
 //! - `menu`: the native menu and what its items do.
+//! - `connect`: the "Connect to Server…" window (a form without script).
 
 mod commands;
+mod connect;
 pub mod host;
 mod menu;
 mod notify;
@@ -159,13 +161,77 @@ pub(crate) fn switch_to<R: Runtime>(app: &AppHandle<R>, target: Target) {
         let host = app.state::<Host>();
         if let Err(e) = host.open(&app, target).await {
             tracing::error!(error = format!("{e:#}"), "cannot switch");
-            app.dialog()
-                .message(format!("{e:#}"))
-                .title("Switchyard")
-                .kind(MessageDialogKind::Error)
-                .show(|_| {});
+            error_dialog(&app, format!("{e:#}"));
         }
     });
+}
+
+/// Opens "Connect to Server…"; a submitted server is shown at once if the
+/// CSP already names it, else after a restart with it as the start option
+/// (the CSP is fixed when the app starts).
+pub(crate) fn ask_for_server<R: Runtime>(app: &AppHandle<R>) {
+    let shown = connect::show(app, |app, submitted| match submitted {
+        Ok(connect::Submitted { url, token }) => {
+            if csp_allows(app.config(), &url) {
+                switch_to(app, Target::Remote { url, token });
+            } else if let Err(e) = restart_on(app, &url, token.as_deref()) {
+                error_dialog(app, format!("cannot restart on {url}: {e:#}"));
+            }
+        }
+        Err(message) => error_dialog(app, message),
+    });
+    if let Err(e) = shown {
+        error_dialog(app, format!("cannot open the window: {e}"));
+    }
+}
+
+fn error_dialog<R: Runtime>(app: &AppHandle<R>, message: String) {
+    app.dialog()
+        .message(message)
+        .title("Switchyard")
+        .kind(MessageDialogKind::Error)
+        .show(|_| {});
+}
+
+/// Whether the console may reach `url` under the running CSP.
+fn csp_allows(config: &tauri::Config, url: &str) -> bool {
+    use tauri::utils::config::Csp;
+    let Some(origin) = options::origin(url) else {
+        return false;
+    };
+    if origin.starts_with("http://127.0.0.1:") {
+        return true;
+    }
+    match &config.app.security.csp {
+        Some(Csp::DirectiveMap(map)) => map
+            .get("connect-src")
+            .is_some_and(|sources| sources.contains(&origin)),
+        Some(Csp::Policy(policy)) => policy.split_whitespace().any(|s| s == origin),
+        None => true,
+    }
+}
+
+/// Starts a new instance of the app on the server `url` and exits this one.
+fn restart_on<R: Runtime>(
+    app: &AppHandle<R>,
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the app's executable")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .env_remove("SWITCHYARD_DESKTOP_LOCAL")
+        .env_remove("SWITCHYARD_DESKTOP_DEMO")
+        .env_remove("SWITCHYARD_DESKTOP_TOKEN")
+        .env("SWITCHYARD_DESKTOP_REMOTE", url);
+    if let Some(token) = token {
+        // The environment, not a flag: other users' `ps` cannot see it.
+        command.env("SWITCHYARD_DESKTOP_TOKEN", token);
+    }
+    command.spawn().context("cannot start the app")?;
+    tracing::info!(url, "restarting on a new server");
+    app.exit(0);
+    Ok(())
 }
 
 /// The target for a recent entry (a remote's token comes from the keychain).
@@ -232,6 +298,7 @@ fn run_with(start: Start) -> anyhow::Result<()> {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
+        .register_uri_scheme_protocol(connect::SCHEME, |_, _| connect::page())
         .invoke_handler(tauri::generate_handler![commands::engine_url])
         .setup(move |app| {
             setup(app, start.clone())?;
@@ -428,9 +495,12 @@ mod tests {
         )
         .expect("config");
         allow_remotes_in_csp(&mut config, &["https://sy.example.test:8443".to_owned()]);
-        let csp = config.app.security.csp.expect("csp").to_string();
+        let csp = config.app.security.csp.clone().expect("csp").to_string();
         assert!(csp.contains("https://sy.example.test:8443"), "{csp}");
         assert!(csp.contains("wss://sy.example.test:8443"), "{csp}");
         assert!(csp.contains("http://127.0.0.1:*"), "{csp}");
+        assert!(csp_allows(&config, "https://sy.example.test:8443"));
+        assert!(csp_allows(&config, "http://127.0.0.1:7600"));
+        assert!(!csp_allows(&config, "https://other.example.test"));
     }
 }

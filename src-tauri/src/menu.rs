@@ -2,17 +2,19 @@
 //! show the data folder, reload, quit; plus the standard Edit menu (the
 //! clipboard shortcuts on macOS need it).
 
-use tauri::menu::{Menu, MenuBuilder, MenuEvent, SubmenuBuilder};
+use tauri::menu::{Menu, MenuBuilder, MenuEvent, MenuItemBuilder, SubmenuBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::{Host, MAIN_WINDOW, Target, switch_to, target_of};
+use crate::{Host, MAIN_WINDOW, Target, ask_for_server, switch_to, target_of};
 
 const OPEN_LOCAL: &str = "open-local";
 const OPEN_DEMO: &str = "open-demo";
+const CONNECT: &str = "connect";
 const SHOW_DATA: &str = "show-data";
 const RELOAD: &str = "reload";
+const QUIT: &str = "quit";
 const RECENT_PREFIX: &str = "recent:";
 
 /// Sets the menu and its handler (once, at start).
@@ -46,12 +48,17 @@ fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
     let file = SubmenuBuilder::new(app, "File")
         .text(OPEN_LOCAL, "Open or Create Local Database…")
         .text(OPEN_DEMO, "Open Local Database with Demo Workload…")
+        .text(CONNECT, "Connect to Server…")
         .item(&recent.build()?)
         .separator()
         .text(SHOW_DATA, "Show Data Folder")
         .text(RELOAD, "Reload Console")
         .separator()
-        .quit()
+        .item(
+            &MenuItemBuilder::with_id(QUIT, "Quit")
+                .accelerator("CmdOrCtrl+Q")
+                .build(app)?,
+        )
         .build()?;
     let edit = SubmenuBuilder::new(app, "Edit")
         .undo()
@@ -81,6 +88,9 @@ fn handle<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
                     switch_to(&app, Target::Local { dir, demo });
                 });
         }
+        CONNECT => ask_for_server(app),
+        // Through the run loop, so `RunEvent::Exit` closes the engine.
+        QUIT => app.exit(0),
         SHOW_DATA => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
