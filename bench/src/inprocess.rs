@@ -65,7 +65,11 @@ pub async fn run_traced(
     let elapsed = throughput(&engine, n_messages, payload).await?;
     let stats = engine.storage_stats();
     let rtt = round_trips(&engine, n_rtt, payload).await?;
+    let telemetry = engine.telemetry().clone();
     engine.shutdown().await;
+    // Send, process and ack: three spans per message.
+    let n_spans = 3 * (n_messages + n_rtt) as u64;
+    let n_kept = telemetry.n_spans_stored();
     let (name, text) = match durability {
         Durability::Fsync => (
             "Switchyard (fsync)",
@@ -79,10 +83,13 @@ pub async fn run_traced(
     let per_commit = stats.n_jobs as f64 / stats.n_transactions.max(1) as f64;
     let (name, text) = match tracing {
         Tracing::Off => (format!("{name}, tracing off"), format!("{text}; no spans")),
-        Tracing::Store => (name.to_owned(), text.to_owned()),
+        Tracing::Store => (
+            name.to_owned(),
+            format!("{text}; {n_kept} of {n_spans} spans stored"),
+        ),
         Tracing::StoreAndOtlp(_) => (
             format!("{name} + OTLP"),
-            format!("{text}; spans also exported over OTLP/HTTP"),
+            format!("{text}; spans also exported over OTLP/HTTP; {n_kept} of {n_spans} stored"),
         ),
     };
     let text = format!("{text}; {per_commit:.0} operations per commit");

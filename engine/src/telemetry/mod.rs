@@ -73,6 +73,8 @@ struct Inner {
     metrics: Metrics,
     /// Consumer spans dropped because the in-flight table was full.
     n_untracked: AtomicU64,
+    /// Spans the store exporter has written.
+    n_stored: Arc<AtomicU64>,
 }
 
 /// One delivery: `(durable store?, sequence, lease number)`.
@@ -92,28 +94,29 @@ struct InFlight {
 #[derive(Clone, Debug)]
 pub(crate) struct MessageIds {
     pub(crate) queue: Arc<str>,
-    pub(crate) message_id: MessageId,
-    pub(crate) correlation_id: String,
-    pub(crate) causation_id: Option<String>,
+    /// The message id as text, formatted once for all its spans.
+    pub(crate) message_id: Arc<str>,
+    pub(crate) correlation_id: Arc<str>,
+    pub(crate) causation_id: Option<Arc<str>>,
 }
 
 impl MessageIds {
     pub(crate) fn new(queue: &Arc<str>, message_id: MessageId, envelope: &Envelope) -> MessageIds {
         MessageIds {
             queue: queue.clone(),
-            message_id,
-            correlation_id: envelope.correlation_id.clone(),
-            causation_id: envelope.causation_id.clone(),
+            message_id: message_id.to_string().into(),
+            correlation_id: envelope.correlation_id.as_str().into(),
+            causation_id: envelope.causation_id.as_deref().map(Arc::from),
         }
     }
 
     fn attributes(&self, operation_type: &'static str, operation: &'static str) -> Vec<KeyValue> {
         let mut attributes = vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, attr::SYSTEM),
-            KeyValue::new(attr::DESTINATION, self.queue.to_string()),
+            KeyValue::new(attr::DESTINATION, self.queue.clone()),
             KeyValue::new(attr::OPERATION_TYPE, operation_type),
             KeyValue::new(attr::OPERATION_NAME, operation),
-            KeyValue::new(attr::MESSAGE_ID, self.message_id.to_string()),
+            KeyValue::new(attr::MESSAGE_ID, self.message_id.clone()),
             KeyValue::new(attr::CONVERSATION_ID, self.correlation_id.clone()),
         ];
         if let Some(causation) = &self.causation_id {
@@ -184,8 +187,9 @@ impl Telemetry {
                     .build(),
             );
         let mut n_exporters = 0;
+        let n_stored = Arc::new(AtomicU64::new(0));
         if let (true, Some(store)) = (config.keep_spans, store) {
-            let exporter = record::StoreExporter::new(store);
+            let exporter = record::StoreExporter::new(store, n_stored.clone());
             builder = builder.with_span_processor(
                 BatchSpanProcessor::builder(exporter)
                     .with_batch_config(batch())
@@ -221,7 +225,21 @@ impl Telemetry {
             n_exporters += 1;
         }
         let provider = (n_exporters > 0).then(|| builder.build());
-        Ok(Telemetry::with_provider(provider, clock))
+        let telemetry = Telemetry::with_provider(provider, clock);
+        let telemetry = Telemetry {
+            inner: Arc::new(Inner {
+                n_stored,
+                ..Arc::into_inner(telemetry.inner).expect("not shared yet")
+            }),
+        };
+        Ok(telemetry)
+    }
+
+    /// Spans written to the engine's store so far. Under overload the span
+    /// queue (`span_queue_max`) drops what the exporter cannot take: compare
+    /// with the spans made to see whether every span was kept.
+    pub fn n_spans_stored(&self) -> u64 {
+        self.inner.n_stored.load(Ordering::Relaxed)
     }
 
     fn with_provider(provider: Option<SdkTracerProvider>, clock: Clock) -> Telemetry {
@@ -234,6 +252,7 @@ impl Telemetry {
                 in_flight: Mutex::new(HashMap::new()),
                 metrics: Metrics::new(),
                 n_untracked: AtomicU64::new(0),
+                n_stored: Arc::new(AtomicU64::new(0)),
             }),
         }
     }

@@ -1,6 +1,8 @@
 //! The store exporter: turns finished OpenTelemetry spans into
 //! [`SpanRecord`]s and writes them through the storage seam.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanKind, Status};
@@ -15,21 +17,26 @@ use crate::telemetry::attr;
 #[derive(Debug)]
 pub(crate) struct StoreExporter {
     store: Store,
+    /// Spans written so far (shared with `Telemetry::n_spans_stored`).
+    n_stored: Arc<AtomicU64>,
 }
 
 impl StoreExporter {
-    pub(crate) fn new(store: Store) -> StoreExporter {
-        StoreExporter { store }
+    pub(crate) fn new(store: Store, n_stored: Arc<AtomicU64>) -> StoreExporter {
+        StoreExporter { store, n_stored }
     }
 }
 
 impl SpanExporter for StoreExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         // Runs on the batch processor's own thread: blocking is fine here.
+        let n = batch.len() as u64;
         let records = batch.into_iter().map(to_record).collect();
         self.store
             .record_spans(records)
-            .map_err(|e| OTelSdkError::InternalFailure(format!("{e:#}")))
+            .map_err(|e| OTelSdkError::InternalFailure(format!("{e:#}")))?;
+        self.n_stored.fetch_add(n, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -105,9 +112,10 @@ fn take_attribute(record: &mut SpanRecord, key: Key, value: Value) {
                 record.attempt = Some(n);
             }
         }
-        attr::MESSAGING_SYSTEM | attr::OPERATION_TYPE => {
-            record.attributes.insert(key.to_string(), text().into());
-        }
+        // Derivable, so not stored: every span here is Switchyard's, the
+        // operation type follows from the operation, a redelivery from its
+        // attempt. (Exporters other than the store still get them.)
+        attr::MESSAGING_SYSTEM | attr::OPERATION_TYPE | attr::REDELIVERED => {}
         _ => {
             let json = match value {
                 Value::Bool(b) => serde_json::Value::Bool(b),
