@@ -25,7 +25,9 @@ mod context;
 pub mod flow;
 pub mod logging;
 pub mod metrics;
+mod pipeline;
 mod record;
+mod span;
 #[cfg(test)]
 mod tests;
 
@@ -35,18 +37,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span,
-    SpanExporter,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanExporter};
 
 pub(crate) use context::{Cause, current_cause, with_cause};
 pub use flow::{Flow, FlowEdge, FlowNode, FlowNodeKind, FlowQuery, FlowSummary, Flows};
 pub use metrics::Metrics;
+use pipeline::{Finished, Pipeline};
+use span::{Parent, RawSpan};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::TelemetryConfig;
@@ -64,17 +65,19 @@ pub struct Telemetry {
 }
 
 struct Inner {
-    /// `None` when no exporter is configured: spans are not built at all.
+    /// `None` when nothing is exported or stored: spans are not built at all.
+    pipeline: Option<Pipeline>,
+    /// The SDK tracer provider for application spans (handler code's
+    /// `tracing` spans); they go to the same pipeline.
     provider: Option<SdkTracerProvider>,
     tracer: Option<SdkTracer>,
+    ids: span::Ids,
     clock: Clock,
     /// Consumer spans waiting for their delivery to be settled.
     in_flight: Mutex<HashMap<LeaseKey, InFlight>>,
     metrics: Metrics,
     /// Consumer spans dropped because the in-flight table was full.
     n_untracked: AtomicU64,
-    /// Spans the store exporter has written.
-    n_stored: Arc<AtomicU64>,
 }
 
 /// One delivery: `(durable store?, sequence, lease number)`.
@@ -85,8 +88,7 @@ pub(crate) type LeaseKey = (bool, i64, i64);
 const IN_FLIGHT_SPANS_MAX: usize = 1 << 20;
 
 struct InFlight {
-    span: Span,
-    ids: MessageIds,
+    span: RawSpan,
     lease_until: Timestamp,
 }
 
@@ -109,21 +111,6 @@ impl MessageIds {
             causation_id: envelope.causation_id.as_deref().map(Arc::from),
         }
     }
-
-    fn attributes(&self, operation_type: &'static str, operation: &'static str) -> Vec<KeyValue> {
-        let mut attributes = vec![
-            KeyValue::new(attr::MESSAGING_SYSTEM, attr::SYSTEM),
-            KeyValue::new(attr::DESTINATION, self.queue.clone()),
-            KeyValue::new(attr::OPERATION_TYPE, operation_type),
-            KeyValue::new(attr::OPERATION_NAME, operation),
-            KeyValue::new(attr::MESSAGE_ID, self.message_id.clone()),
-            KeyValue::new(attr::CONVERSATION_ID, self.correlation_id.clone()),
-        ];
-        if let Some(causation) = &self.causation_id {
-            attributes.push(KeyValue::new(attr::CAUSATION_ID, causation.clone()));
-        }
-        attributes
-    }
 }
 
 /// How a delivery was settled, for its spans.
@@ -143,7 +130,7 @@ pub(crate) enum Settled {
 
 /// A producer span in progress: ended once the send commits.
 pub(crate) struct SendSpan {
-    span: Span,
+    span: RawSpan,
 }
 
 /// Whether a delivery is pulled (`receive`) or pushed to a handler (`process`).
@@ -156,47 +143,23 @@ pub(crate) enum DeliveryMode {
 impl Telemetry {
     /// Telemetry that builds no spans (the metrics still count).
     pub fn off(clock: Clock) -> Telemetry {
-        Telemetry::with_provider(None, clock)
+        Telemetry::new(None, None, 1.0, clock)
     }
 
-    /// Starts span processing: a batch processor for the engine's store
-    /// (when `config.keep_spans` and `store` is given), one for OTLP (when an
-    /// endpoint is configured), and one for each of `extra` (tests pass an
-    /// in-memory exporter).
+    /// Starts span processing: spans go to the engine's store (when
+    /// `config.keep_spans` and `store` is given), to OTLP (when an endpoint
+    /// is configured), and to each of `extra` (tests pass an in-memory
+    /// exporter).
     pub(crate) fn start(
         config: &TelemetryConfig,
         clock: Clock,
         store: Option<Store>,
         extra: Vec<Box<dyn DynSpanExporter>>,
     ) -> Result<Telemetry, TelemetryError> {
-        let batch = || {
-            BatchConfigBuilder::default()
-                .with_max_queue_size(config.span_queue_max)
-                .with_max_export_batch_size(config.span_batch_max)
-                .with_scheduled_delay(Duration::from_millis(config.span_flush_interval_ms))
-                .build()
-        };
-        let mut builder = SdkTracerProvider::builder()
-            .with_id_generator(TimeOrderedIds::default())
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                config.sample_ratio,
-            ))))
-            .with_resource(
-                Resource::builder()
-                    .with_service_name(config.service_name.clone())
-                    .build(),
-            );
-        let mut n_exporters = 0;
-        let n_stored = Arc::new(AtomicU64::new(0));
-        if let (true, Some(store)) = (config.keep_spans, store) {
-            let exporter = record::StoreExporter::new(store, n_stored.clone());
-            builder = builder.with_span_processor(
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(batch())
-                    .build(),
-            );
-            n_exporters += 1;
-        }
+        let resource = Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build();
+        let mut exporters: Vec<Box<dyn DynSpanExporter>> = Vec::new();
         if let Some(url) = config.otlp_traces_url() {
             use opentelemetry_otlp::{Protocol, WithExportConfig};
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -209,52 +172,72 @@ impl Telemetry {
                     url,
                     reason: e.to_string(),
                 })?;
-            builder = builder.with_span_processor(
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(batch())
-                    .build(),
-            );
-            n_exporters += 1;
+            exporters.push(Box::new(exporter));
         }
-        for exporter in extra {
-            builder = builder.with_span_processor(
-                BatchSpanProcessor::builder(BoxedExporter(exporter))
-                    .with_batch_config(batch())
-                    .build(),
-            );
-            n_exporters += 1;
+        exporters.extend(extra);
+        for exporter in &mut exporters {
+            exporter.set_exporter_resource(&resource);
         }
-        let provider = (n_exporters > 0).then(|| builder.build());
-        let telemetry = Telemetry::with_provider(provider, clock);
-        let telemetry = Telemetry {
-            inner: Arc::new(Inner {
-                n_stored,
-                ..Arc::into_inner(telemetry.inner).expect("not shared yet")
-            }),
-        };
-        Ok(telemetry)
+        let store = store.filter(|_| config.keep_spans);
+        if store.is_none() && exporters.is_empty() {
+            return Ok(Telemetry::off(clock));
+        }
+        let pipeline = Pipeline::start(
+            pipeline::Limits {
+                queue_max: config.span_queue_max,
+                batch_max: config.span_batch_max,
+                flush_interval: Duration::from_millis(config.span_flush_interval_ms),
+            },
+            store,
+            exporters,
+        );
+        let provider = SdkTracerProvider::builder()
+            .with_id_generator(TimeOrderedIds::default())
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                config.sample_ratio,
+            ))))
+            .with_resource(resource)
+            .with_span_processor(pipeline.processor())
+            .build();
+        Ok(Telemetry::new(
+            Some(pipeline),
+            Some(provider),
+            config.sample_ratio,
+            clock,
+        ))
     }
 
-    /// Spans written to the engine's store so far. Under overload the span
-    /// queue (`span_queue_max`) drops what the exporter cannot take: compare
-    /// with the spans made to see whether every span was kept.
-    pub fn n_spans_stored(&self) -> u64 {
-        self.inner.n_stored.load(Ordering::Relaxed)
-    }
-
-    fn with_provider(provider: Option<SdkTracerProvider>, clock: Clock) -> Telemetry {
+    fn new(
+        pipeline: Option<Pipeline>,
+        provider: Option<SdkTracerProvider>,
+        sample_ratio: f64,
+        clock: Clock,
+    ) -> Telemetry {
         let tracer = provider.as_ref().map(|p| p.tracer(SCOPE));
         Telemetry {
             inner: Arc::new(Inner {
+                pipeline,
                 provider,
                 tracer,
+                ids: span::Ids::new(sample_ratio),
                 clock,
                 in_flight: Mutex::new(HashMap::new()),
                 metrics: Metrics::new(),
                 n_untracked: AtomicU64::new(0),
-                n_stored: Arc::new(AtomicU64::new(0)),
             }),
         }
+    }
+
+    /// Spans written to the engine's store so far. When the exporters cannot
+    /// keep up, the span buffer (`span_queue_max`) drops what they cannot
+    /// take ([`Telemetry::n_spans_dropped`]).
+    pub fn n_spans_stored(&self) -> u64 {
+        self.inner.pipeline.as_ref().map_or(0, Pipeline::n_stored)
+    }
+
+    /// Spans dropped because the span buffer was full.
+    pub fn n_spans_dropped(&self) -> u64 {
+        self.inner.pipeline.as_ref().map_or(0, Pipeline::n_dropped)
     }
 
     /// The engine's tracer, for a `tracing-opentelemetry` layer that puts
@@ -269,12 +252,15 @@ impl Telemetry {
         &self.inner.metrics
     }
 
-    /// Sends every finished span to its exporters now.
+    /// Sends every finished span to the store and the exporters now.
     pub fn flush(&self) {
         if let Some(provider) = &self.inner.provider
             && let Err(e) = provider.force_flush()
         {
-            tracing::warn!(cause = %e, "could not flush spans");
+            tracing::warn!(cause = %e, "could not flush application spans");
+        }
+        if let Some(pipeline) = &self.inner.pipeline {
+            pipeline.flush();
         }
     }
 
@@ -285,21 +271,33 @@ impl Telemetry {
             in_flight.drain().map(|(_, v)| v).collect()
         };
         let now = self.inner.clock.now_system();
-        for mut entry in open {
-            entry
-                .span
-                .set_attribute(KeyValue::new(attr::OUTCOME, "unsettled"));
-            entry.span.end_with_timestamp(now);
+        for entry in open {
+            let mut span = entry.span;
+            span.outcome = Some("unsettled");
+            span.end = now;
+            self.finish(span);
         }
         if let Some(provider) = &self.inner.provider
             && let Err(e) = provider.shutdown()
         {
-            tracing::warn!(cause = %e, "could not shut down span export");
+            tracing::warn!(cause = %e, "could not shut down application spans");
+        }
+        if let Some(pipeline) = &self.inner.pipeline {
+            pipeline.shutdown();
         }
     }
 
-    fn tracer_ref(&self) -> Option<&SdkTracer> {
-        self.inner.tracer.as_ref()
+    fn enabled(&self) -> bool {
+        self.inner.pipeline.is_some()
+    }
+
+    /// Hands a finished span to the pipeline (when it is sampled).
+    fn finish(&self, span: RawSpan) {
+        if span.sampled
+            && let Some(pipeline) = &self.inner.pipeline
+        {
+            pipeline.push(Finished::Raw(span));
+        }
     }
 
     /// Starts the producer span of a message about to be stored. Its context
@@ -312,37 +310,41 @@ impl Telemetry {
         parent: (Option<&str>, Option<&str>),
         batch_len: usize,
     ) -> Option<(SendSpan, String)> {
-        let tracer = self.tracer_ref()?;
-        let parent_cx = remote_context(parent.0, parent.1);
-        let mut attributes = ids.attributes("send", "send");
+        if !self.enabled() {
+            return None;
+        }
+        let parent = Parent::from_traceparent(parent.0);
+        let mut span = RawSpan::new(
+            self.inner.ids.place(parent.as_ref()),
+            SpanKind::Producer,
+            ("send", "send", "send"),
+            ids,
+            self.inner.clock.now_system(),
+        );
         if let Some(source) = source {
-            attributes.push(KeyValue::new(attr::SOURCE, source.to_owned()));
+            span.extra
+                .push(KeyValue::new(attr::SOURCE, source.to_owned()));
         }
         if batch_len > 1 {
-            attributes.push(KeyValue::new(attr::BATCH_COUNT, batch_len as i64));
+            span.extra
+                .push(KeyValue::new(attr::BATCH_COUNT, batch_len as i64));
         }
-        let span = tracer
-            .span_builder(format!("send {}", ids.queue))
-            .with_kind(SpanKind::Producer)
-            .with_start_time(self.inner.clock.now_system())
-            .with_attributes(attributes)
-            .start_with_context(tracer, &parent_cx);
-        let traceparent = traceparent_of(span.span_context());
+        let traceparent = span.traceparent();
         Some((SendSpan { span }, traceparent))
     }
 
     /// Ends a producer span: `error` when the send failed.
-    pub(crate) fn send_ended(&self, mut send: SendSpan, error: Option<&str>, duplicate: bool) {
+    pub(crate) fn send_ended(&self, send: SendSpan, error: Option<&str>, duplicate: bool) {
+        let mut span = send.span;
         if duplicate {
-            send.span
-                .set_attribute(KeyValue::new(attr::OUTCOME, "duplicate"));
+            span.outcome = Some("duplicate");
         }
-        if let Some(error) = error {
-            send.span.set_status(Status::error(error.to_owned()));
-        } else {
-            send.span.set_status(Status::Ok);
-        }
-        send.span.end_with_timestamp(self.inner.clock.now_system());
+        span.status = match error {
+            Some(error) => Status::error(error.to_owned()),
+            None => Status::Ok,
+        };
+        span.end = self.inner.clock.now_system();
+        self.finish(span);
     }
 
     /// Starts the consumer span of a delivery (a child of the span that sent
@@ -358,43 +360,35 @@ impl Telemetry {
         mode: DeliveryMode,
     ) -> Option<String> {
         self.inner.metrics.delivered(&ids.queue);
-        let tracer = self.tracer_ref()?;
-        let parent_cx = remote_context(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
-        let (operation_type, verb) = match mode {
-            DeliveryMode::Pull => ("receive", "receive"),
-            DeliveryMode::Push => ("process", "process"),
-        };
-        let mut attributes = ids.attributes(operation_type, verb);
-        attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
-        attributes.push(KeyValue::new(attr::REDELIVERED, attempt > 1));
-        if let Some(source) = &envelope.source {
-            attributes.push(KeyValue::new(attr::SOURCE, source.clone()));
+        if !self.enabled() {
+            return None;
         }
-        let span = tracer
-            .span_builder(format!("{verb} {}", ids.queue))
-            .with_kind(SpanKind::Consumer)
-            .with_start_time(self.inner.clock.now_system())
-            .with_attributes(attributes)
-            .start_with_context(tracer, &parent_cx);
-        let traceparent = traceparent_of(span.span_context());
+        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        let verb = match mode {
+            DeliveryMode::Pull => "receive",
+            DeliveryMode::Push => "process",
+        };
+        let mut span = RawSpan::new(
+            self.inner.ids.place(parent.as_ref()),
+            SpanKind::Consumer,
+            (verb, verb, verb),
+            &ids,
+            self.inner.clock.now_system(),
+        );
+        span.attempt = Some(attempt);
+        if let Some(source) = &envelope.source {
+            span.extra.push(KeyValue::new(attr::SOURCE, source.clone()));
+        }
+        let traceparent = span.traceparent();
         let mut in_flight = self.inner.in_flight.lock().expect("in-flight spans lock");
         if in_flight.len() >= IN_FLIGHT_SPANS_MAX {
+            drop(in_flight);
             self.inner.n_untracked.fetch_add(1, Ordering::Relaxed);
-            let mut span = span;
-            span.set_attribute(KeyValue::new(attr::OUTCOME, "untracked"));
-            span.end_with_timestamp(self.inner.clock.now_system());
+            span.outcome = Some("untracked");
+            span.end = self.inner.clock.now_system();
+            self.finish(span);
         } else {
-            in_flight.insert(
-                key,
-                InFlight {
-                    span,
-                    ids,
-                    lease_until,
-                },
-            );
+            in_flight.insert(key, InFlight { span, lease_until });
         }
         Some(traceparent)
     }
@@ -409,14 +403,10 @@ impl Telemetry {
             .lock()
             .expect("in-flight spans lock")
             .remove(&key);
-        let Some(InFlight { mut span, ids, .. }) = entry else {
-            return;
-        };
-        let Some(tracer) = self.tracer_ref() else {
+        let Some(InFlight { mut span, .. }) = entry else {
             return;
         };
         let now = self.inner.clock.now_system();
-        let cx = Context::new().with_remote_span_context(span.span_context().clone());
         let (verb, outcome) = match settled {
             Settled::Acked => ("ack", "acked"),
             Settled::RetryScheduled { .. } => ("nack", "retry_scheduled"),
@@ -426,46 +416,54 @@ impl Telemetry {
             } => ("reject", "dead_lettered"),
             Settled::DeadLettered { .. } => ("nack", "dead_lettered"),
         };
-        let mut attributes = ids.attributes("settle", verb);
-        attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
-        attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-        let mut settle = tracer
-            .span_builder(format!("{verb} {}", ids.queue))
-            .with_kind(SpanKind::Consumer)
-            .with_start_time(now)
-            .with_attributes(attributes)
-            .start_with_context(tracer, &cx);
-        let settle_cx = Context::new().with_remote_span_context(settle.span_context().clone());
+        let mut settle = RawSpan::new(
+            self.inner.ids.place(Some(&Parent::of(&span))),
+            SpanKind::Consumer,
+            (verb, "settle", verb),
+            &span.ids,
+            now,
+        );
+        settle.attempt = Some(attempt);
+        settle.outcome = Some(outcome);
         match settled {
             Settled::Acked => {
-                span.set_status(Status::Ok);
+                span.status = Status::Ok;
             }
             Settled::RetryScheduled { due, error } => {
-                let mut attributes = ids.attributes("settle", "retry");
-                attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
-                attributes.push(KeyValue::new(attr::RETRY_DUE_MS, due.0));
-                let mut retry = tracer
-                    .span_builder(format!("retry {}", ids.queue))
-                    .with_kind(SpanKind::Internal)
-                    .with_start_time(now)
-                    .with_attributes(attributes)
-                    .start_with_context(tracer, &settle_cx);
-                retry.end_with_timestamp(now);
-                span.set_attribute(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
-                span.set_status(Status::error(error.clone()));
+                let mut retry = RawSpan::new(
+                    self.inner.ids.place(Some(&Parent::of(&settle))),
+                    SpanKind::Internal,
+                    ("retry", "settle", "retry"),
+                    &span.ids,
+                    now,
+                );
+                retry.attempt = Some(attempt);
+                retry.extra.push(KeyValue::new(attr::RETRY_DUE_MS, due.0));
+                self.finish(retry);
+                span.extra
+                    .push(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
+                span.status = Status::error(error.clone());
             }
             Settled::DeadLettered { reason, to, error } => {
-                self.dead_letter_span(&settle_cx, &ids, *reason, to.as_deref(), Some(attempt));
+                self.dead_letter_span(
+                    &Parent::of(&settle),
+                    &span.ids,
+                    *reason,
+                    to.as_deref(),
+                    Some(attempt),
+                );
                 let description = error.clone().unwrap_or_else(|| reason.as_str().to_owned());
                 if let Some(error) = error {
-                    span.set_attribute(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
+                    span.extra
+                        .push(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
                 }
-                span.set_status(Status::error(description));
+                span.status = Status::error(description);
             }
         }
-        settle.end_with_timestamp(now);
-        span.set_attribute(KeyValue::new(attr::OUTCOME, outcome));
-        span.end_with_timestamp(now);
+        self.finish(settle);
+        span.outcome = Some(outcome);
+        span.end = now;
+        self.finish(span);
     }
 
     /// A dead-lettering that no delivery settled: expiry, overflow, or
@@ -478,50 +476,51 @@ impl Telemetry {
         to: Option<&str>,
         attempts: u32,
     ) {
-        if self.tracer_ref().is_none() {
+        if !self.enabled() {
             return;
         }
-        let cx = remote_context(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
-        self.dead_letter_span(&cx, ids, reason, to, Some(attempts));
+        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        self.dead_letter_span_under(parent.as_ref(), ids, reason, to, Some(attempts));
     }
 
     fn dead_letter_span(
         &self,
-        parent: &Context,
+        parent: &Parent,
         ids: &MessageIds,
         reason: DeadReason,
         to: Option<&str>,
         attempts: Option<u32>,
     ) {
-        let Some(tracer) = self.tracer_ref() else {
-            return;
-        };
-        let now = self.inner.clock.now_system();
-        let operation = match reason {
+        self.dead_letter_span_under(Some(parent), ids, reason, to, attempts);
+    }
+
+    fn dead_letter_span_under(
+        &self,
+        parent: Option<&Parent>,
+        ids: &MessageIds,
+        reason: DeadReason,
+        to: Option<&str>,
+        attempts: Option<u32>,
+    ) {
+        let verb = match reason {
             DeadReason::Expired => "expire",
             _ => "dead_letter",
         };
-        let mut attributes = ids.attributes("settle", "dead_letter");
-        attributes.push(KeyValue::new(attr::DEAD_LETTER_REASON, reason.as_str()));
-        attributes.push(KeyValue::new(
-            attr::DEAD_LETTER_QUEUE,
-            to.unwrap_or(&ids.queue).to_owned(),
-        ));
-        attributes.push(KeyValue::new(attr::PARKED, to.is_none()));
-        if let Some(attempts) = attempts {
-            attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempts)));
-        }
-        let mut span = tracer
-            .span_builder(format!("{operation} {}", ids.queue))
-            .with_kind(SpanKind::Internal)
-            .with_start_time(now)
-            .with_attributes(attributes)
-            .start_with_context(tracer, parent);
-        span.set_status(Status::error(format!("dead-lettered: {}", reason.as_str())));
-        span.end_with_timestamp(now);
+        let mut span = RawSpan::new(
+            self.inner.ids.place(parent),
+            SpanKind::Internal,
+            (verb, "settle", "dead_letter"),
+            ids,
+            self.inner.clock.now_system(),
+        );
+        span.attempt = attempts;
+        span.extra.extend([
+            KeyValue::new(attr::DEAD_LETTER_REASON, reason.as_str()),
+            KeyValue::new(attr::DEAD_LETTER_QUEUE, to.unwrap_or(&ids.queue).to_owned()),
+            KeyValue::new(attr::PARKED, to.is_none()),
+        ]);
+        span.status = Status::error(format!("dead-lettered: {}", reason.as_str()));
+        self.finish(span);
     }
 
     /// An operator action on one dead letter (retry to its queue, move,
@@ -534,28 +533,25 @@ impl Telemetry {
         to: Option<&str>,
         parked: bool,
     ) {
-        let Some(tracer) = self.tracer_ref() else {
+        if !self.enabled() {
             return;
-        };
-        let now = self.inner.clock.now_system();
-        let cx = remote_context(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
-        let mut attributes = ids.attributes("settle", action);
-        attributes.push(KeyValue::new(attr::OPERATOR, true));
-        attributes.push(KeyValue::new(attr::PARKED, parked));
-        if let Some(to) = to {
-            attributes.push(KeyValue::new(attr::REDRIVE_TO, to.to_owned()));
         }
-        let mut span = tracer
-            .span_builder(format!("{action} {}", ids.queue))
-            .with_kind(SpanKind::Internal)
-            .with_start_time(now)
-            .with_attributes(attributes)
-            .start_with_context(tracer, &cx);
-        span.set_status(Status::Ok);
-        span.end_with_timestamp(now);
+        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        let mut span = RawSpan::new(
+            self.inner.ids.place(parent.as_ref()),
+            SpanKind::Internal,
+            (action, "settle", action),
+            ids,
+            self.inner.clock.now_system(),
+        );
+        span.extra.push(KeyValue::new(attr::OPERATOR, true));
+        span.extra.push(KeyValue::new(attr::PARKED, parked));
+        if let Some(to) = to {
+            span.extra
+                .push(KeyValue::new(attr::REDRIVE_TO, to.to_owned()));
+        }
+        span.status = Status::Ok;
+        self.finish(span);
     }
 
     /// Ends consumer spans whose lease ran out before anyone settled them
@@ -572,14 +568,12 @@ impl Telemetry {
         };
         let end = self.inner.clock.now_system();
         let n_expired = expired.len();
-        for mut entry in expired {
-            entry
-                .span
-                .set_attribute(KeyValue::new(attr::OUTCOME, "lease_expired"));
-            entry.span.set_status(Status::error(
-                "lease expired before the delivery was settled",
-            ));
-            entry.span.end_with_timestamp(end);
+        for entry in expired {
+            let mut span = entry.span;
+            span.outcome = Some("lease_expired");
+            span.status = Status::error("lease expired before the delivery was settled");
+            span.end = end;
+            self.finish(span);
         }
         n_expired
     }
@@ -609,57 +603,45 @@ pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
         attempt = delivery.attempt,
         trace_id = %trace_id,
     );
-    if let Some(traceparent) = &delivery.traceparent {
+    if !span.is_disabled()
+        && let Some(parent) = Parent::from_traceparent(delivery.traceparent.as_deref())
+    {
+        let cx = Context::new().with_remote_span_context(SpanContext::new(
+            parent.trace_id,
+            parent.span_id,
+            if parent.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            true,
+            TraceState::default(),
+        ));
         // Fails only when no OpenTelemetry layer is installed: nothing to join.
-        let _ = span.set_parent(remote_context(Some(traceparent), None));
+        let _ = span.set_parent(cx);
     }
     span
 }
 
-/// Trace ids laid out like a UUID v7: a millisecond timestamp, then random
-/// bits (the right-most 7 bytes stay random, as W3C Trace Context asks and
-/// ratio samplers need). Time-ordered ids are appended to the span store's
-/// key index instead of landing at random pages of it, which keeps span
-/// writes cheap. Span ids stay random.
-#[derive(Debug, Default)]
-struct TimeOrderedIds {
-    random: opentelemetry_sdk::trace::RandomIdGenerator,
+/// The SDK's id generator for application spans: the same time-ordered
+/// trace ids as the engine's own spans ([`span::Ids::new_trace_id`]).
+#[derive(Debug)]
+struct TimeOrderedIds(span::Ids);
+
+impl Default for TimeOrderedIds {
+    fn default() -> Self {
+        TimeOrderedIds(span::Ids::new(1.0))
+    }
 }
 
 impl opentelemetry_sdk::trace::IdGenerator for TimeOrderedIds {
     fn new_trace_id(&self) -> opentelemetry::trace::TraceId {
-        opentelemetry::trace::TraceId::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+        self.0.new_trace_id()
     }
 
     fn new_span_id(&self) -> opentelemetry::trace::SpanId {
-        self.random.new_span_id()
+        self.0.new_span_id()
     }
-}
-
-/// The W3C `traceparent` of a span.
-fn traceparent_of(cx: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        cx.trace_id(),
-        cx.span_id(),
-        cx.trace_flags().to_u8()
-    )
-}
-
-/// A context whose parent is the span named by a W3C `traceparent`; the
-/// empty context (a new trace) when it is missing or malformed.
-fn remote_context(traceparent: Option<&str>, tracestate: Option<&str>) -> Context {
-    use opentelemetry::propagation::TextMapPropagator;
-    use opentelemetry_sdk::propagation::TraceContextPropagator;
-    let Some(traceparent) = traceparent else {
-        return Context::new();
-    };
-    let mut carrier = HashMap::with_capacity(2);
-    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
-    if let Some(tracestate) = tracestate {
-        carrier.insert("tracestate".to_owned(), tracestate.to_owned());
-    }
-    TraceContextPropagator::new().extract(&carrier)
 }
 
 /// Why telemetry could not start.
@@ -686,6 +668,12 @@ pub trait DynSpanExporter: Send + Sync + std::fmt::Debug {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send + '_>,
     >;
+
+    /// Flushes and stops the exporter (the engine is shutting down).
+    fn shutdown_exporter(&mut self) -> opentelemetry_sdk::error::OTelSdkResult;
+
+    /// The resource (service name) the spans come from.
+    fn set_exporter_resource(&mut self, resource: &Resource);
 }
 
 impl<T: SpanExporter + 'static> DynSpanExporter for T {
@@ -697,16 +685,12 @@ impl<T: SpanExporter + 'static> DynSpanExporter for T {
     > {
         Box::pin(self.export(batch))
     }
-}
 
-#[derive(Debug)]
-struct BoxedExporter(Box<dyn DynSpanExporter>);
+    fn shutdown_exporter(&mut self) -> opentelemetry_sdk::error::OTelSdkResult {
+        SpanExporter::shutdown(self)
+    }
 
-impl SpanExporter for BoxedExporter {
-    async fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.export_batch(batch).await
+    fn set_exporter_resource(&mut self, resource: &Resource) {
+        SpanExporter::set_resource(self, resource);
     }
 }

@@ -1,44 +1,16 @@
-//! The store exporter: turns finished OpenTelemetry spans into
-//! [`SpanRecord`]s and writes them through the storage seam.
+//! Finished spans as the engine's store keeps them: [`SpanRecord`]s, made
+//! on the exporter thread from the engine's own spans and from application
+//! spans the SDK finished.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Key, Value};
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SpanData;
 
-use crate::storage::{SpanRecord, SpanStore, Store};
+use super::span::{RawSpan, hex};
+use crate::storage::SpanRecord;
 use crate::telemetry::attr;
-
-/// Writes spans to the engine's store.
-#[derive(Debug)]
-pub(crate) struct StoreExporter {
-    store: Store,
-    /// Spans written so far (shared with `Telemetry::n_spans_stored`).
-    n_stored: Arc<AtomicU64>,
-}
-
-impl StoreExporter {
-    pub(crate) fn new(store: Store, n_stored: Arc<AtomicU64>) -> StoreExporter {
-        StoreExporter { store, n_stored }
-    }
-}
-
-impl SpanExporter for StoreExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        // Runs on the batch processor's own thread: blocking is fine here.
-        let n = batch.len() as u64;
-        let records = batch.into_iter().map(to_record).collect();
-        self.store
-            .record_spans(records)
-            .map_err(|e| OTelSdkError::InternalFailure(format!("{e:#}")))?;
-        self.n_stored.fetch_add(n, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 fn micros(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -50,25 +22,13 @@ fn micros(t: SystemTime) -> i64 {
 pub(crate) fn to_record(span: SpanData) -> SpanRecord {
     let start_us = micros(span.start_time);
     let end_us = micros(span.end_time);
-    let (status, status_message) = match &span.status {
-        Status::Ok => ("ok", None),
-        Status::Error { description } => ("error", Some(description.to_string())),
-        Status::Unset => ("unset", None),
-    };
+    let (status, status_message) = status(&span.status);
     let mut record = SpanRecord {
-        trace_id: span.span_context.trace_id().to_string(),
-        span_id: span.span_context.span_id().to_string(),
-        parent_span_id: (span.parent_span_id != opentelemetry::trace::SpanId::INVALID)
-            .then(|| span.parent_span_id.to_string()),
+        trace_id: hex(&span.span_context.trace_id().to_bytes()),
+        span_id: hex(&span.span_context.span_id().to_bytes()),
+        parent_span_id: parent(span.parent_span_id),
         name: span.name.to_string(),
-        kind: match span.span_kind {
-            SpanKind::Producer => "producer",
-            SpanKind::Consumer => "consumer",
-            SpanKind::Client => "client",
-            SpanKind::Server => "server",
-            SpanKind::Internal => "internal",
-        }
-        .to_owned(),
+        kind: kind(&span.span_kind).to_owned(),
         start_us,
         duration_us: (end_us - start_us).max(0),
         status: status.to_owned(),
@@ -78,8 +38,8 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
             .iter()
             .map(|l| {
                 (
-                    l.span_context.trace_id().to_string(),
-                    l.span_context.span_id().to_string(),
+                    hex(&l.span_context.trace_id().to_bytes()),
+                    hex(&l.span_context.span_id().to_bytes()),
                 )
             })
             .collect(),
@@ -96,6 +56,60 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
         record.correlation_id = Some(id.clone());
     }
     record
+}
+
+/// One of the engine's own spans as stored: the ids and typed fields
+/// directly, without going through an attribute list.
+pub(crate) fn raw_to_record(span: &RawSpan) -> SpanRecord {
+    let start_us = micros(span.start);
+    let end_us = micros(span.end);
+    let (status, status_message) = status(&span.status);
+    let ids = &span.ids;
+    let mut record = SpanRecord {
+        trace_id: hex(&span.trace_id.to_bytes()),
+        span_id: hex(&span.span_id.to_bytes()),
+        parent_span_id: parent(span.parent_span_id),
+        name: span.name(),
+        kind: kind(&span.kind).to_owned(),
+        start_us,
+        duration_us: (end_us - start_us).max(0),
+        status: status.to_owned(),
+        status_message,
+        operation: Some(span.operation.to_owned()),
+        queue: Some(ids.queue.to_string()),
+        message_id: Some(ids.message_id.to_string()),
+        correlation_id: Some(ids.correlation_id.to_string()),
+        causation_id: ids.causation_id.as_deref().map(str::to_owned),
+        attempt: span.attempt.map(i64::from),
+        outcome: span.outcome.map(str::to_owned),
+        ..SpanRecord::default()
+    };
+    for kv in &span.extra {
+        take_attribute(&mut record, kv.key.clone(), kv.value.clone());
+    }
+    record
+}
+
+fn parent(id: SpanId) -> Option<String> {
+    (id != SpanId::INVALID).then(|| hex(&id.to_bytes()))
+}
+
+fn kind(kind: &SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Client => "client",
+        SpanKind::Server => "server",
+        SpanKind::Internal => "internal",
+    }
+}
+
+fn status(status: &Status) -> (&'static str, Option<String>) {
+    match status {
+        Status::Ok => ("ok", None),
+        Status::Error { description } => ("error", Some(description.to_string())),
+        Status::Unset => ("unset", None),
+    }
 }
 
 fn take_attribute(record: &mut SpanRecord, key: Key, value: Value) {

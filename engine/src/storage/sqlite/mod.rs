@@ -14,6 +14,7 @@
 
 mod index;
 mod queue;
+mod span_codec;
 mod spans;
 mod sync;
 

@@ -6,9 +6,9 @@
 //! lose the last second of them; a process crash loses nothing committed.
 //!
 //! Writes come in batches from the span exporter's thread and take one
-//! transaction each: one row per batch and one key row per distinct
-//! correlation, message and trace id (see the migration). Reads use their own
-//! connection on the WAL snapshot.
+//! transaction each: one row per batch ([`span_codec`] lays it out) and one
+//! integer key row per distinct correlation, message and trace id (see the
+//! migrations). Reads use their own connection on the WAL snapshot.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,10 +19,12 @@ use rusqlite::{Connection, params};
 use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, StorageError};
 
 use super::backend;
+use super::span_codec;
 
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../../migrations/sqlite-spans/0001_spans.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite-spans/0001_spans.sql"),
+    include_str!("../../../migrations/sqlite-spans/0002_compact_batches.sql"),
+];
 
 /// Connections to the span database.
 #[derive(Clone)]
@@ -65,35 +67,43 @@ impl SpanDb {
         let Some(last_start_us) = spans.iter().map(|s| s.start_us).max() else {
             return Ok(());
         };
-        let mut keys: HashSet<String> = HashSet::with_capacity(spans.len() * 2);
+        let mut keys: HashSet<i64> = HashSet::with_capacity(spans.len() * 2);
         for span in &spans {
             if let Some(c) = &span.correlation_id {
-                keys.insert(format!("c:{c}"));
+                keys.insert(key_id(KeyKind::Correlation, c));
             }
             // A message whose correlation id is its own id (the default) is
-            // found through its `c:` key.
+            // found through its correlation key.
             if let Some(m) = &span.message_id
                 && span.correlation_id.as_ref() != Some(m)
             {
-                keys.insert(format!("m:{m}"));
+                keys.insert(key_id(KeyKind::Message, m));
             }
-            keys.insert(format!("t:{}", span.trace_id));
+            keys.insert(key_id(KeyKind::Trace, &span.trace_id));
         }
-        let json = serde_json::to_vec(&spans).expect("span records serialize");
-        let blob = lz4_flex::compress_prepend_size(&json);
+        let blob = span_codec::encode(&spans);
         let mut conn = self.inner.writer.lock().expect("span writer lock");
         let tx = conn
             .transaction()
             .map_err(|e| backend("begin a span batch", e))?;
         tx.prepare_cached(
-            "INSERT INTO span_batches (last_start_us, n_spans, spans) VALUES (?1, ?2, ?3)",
+            "INSERT INTO span_batches (last_start_us, n_spans, spans, format) VALUES (?1, ?2, ?3, ?4)",
         )
-        .and_then(|mut stmt| stmt.execute(params![last_start_us, spans.len() as i64, blob]))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                last_start_us,
+                spans.len() as i64,
+                blob,
+                span_codec::FORMAT
+            ])
+        })
         .map_err(|e| backend("store a span batch", e))?;
         let batch_id = tx.last_insert_rowid();
         {
             let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO span_keys (key, batch_id) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO span_key_ids (key, batch_id) VALUES (?1, ?2)",
+                )
                 .map_err(|e| backend("prepare the span key insert", e))?;
             for key in keys {
                 insert
@@ -108,11 +118,16 @@ impl SpanDb {
         self.read(move |conn| {
             // A message id is also looked up as a correlation id (its own,
             // by default).
-            let lookup: Vec<String> = match &key {
-                SpanKey::Correlation(id) => vec![format!("c:{id}")],
-                SpanKey::Trace(id) => vec![format!("t:{id}")],
-                SpanKey::Message(id) => vec![format!("m:{id}"), format!("c:{id}")],
+            let (kinds, id): (&[KeyKind], &str) = match &key {
+                SpanKey::Correlation(id) => (&[KeyKind::Correlation], id),
+                SpanKey::Trace(id) => (&[KeyKind::Trace], id),
+                SpanKey::Message(id) => (&[KeyKind::Message, KeyKind::Correlation], id),
             };
+            let ids: Vec<i64> = kinds.iter().map(|k| key_id(*k, id)).collect();
+            let texts: Vec<String> = kinds
+                .iter()
+                .map(|k| format!("{}:{id}", k.prefix()))
+                .collect();
             let wanted = |s: &SpanRecord| match &key {
                 SpanKey::Correlation(id) => s.correlation_id.as_deref() == Some(id.as_str()),
                 SpanKey::Trace(id) => &s.trace_id == id,
@@ -120,21 +135,33 @@ impl SpanDb {
             };
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT DISTINCT b.id, b.spans
-                     FROM span_keys k JOIN span_batches b ON b.id = k.batch_id
-                     WHERE k.key IN (?1, ?2) ORDER BY b.id",
+                    "SELECT b.id, b.format, b.spans FROM span_batches b
+                     WHERE b.id IN (SELECT batch_id FROM span_key_ids WHERE key IN (?1, ?2)
+                                    UNION SELECT batch_id FROM span_keys WHERE key IN (?3, ?4))
+                     ORDER BY b.id",
                 )
                 .map_err(|e| backend("query spans", e))?;
             let rows = stmt
                 .query_map(
-                    params![lookup[0], lookup.get(1).unwrap_or(&lookup[0])],
-                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+                    params![
+                        ids[0],
+                        ids.get(1).unwrap_or(&ids[0]),
+                        texts[0],
+                        texts.get(1).unwrap_or(&texts[0])
+                    ],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, Vec<u8>>(2)?,
+                        ))
+                    },
                 )
                 .map_err(|e| backend("query spans", e))?;
             let mut found = Vec::new();
             for row in rows {
-                let (batch_id, blob) = row.map_err(|e| backend("read a span batch", e))?;
-                let batch = decode(batch_id, &blob)?;
+                let (batch_id, format, blob) = row.map_err(|e| backend("read a span batch", e))?;
+                let batch = decode(batch_id, format, &blob)?;
                 found.extend(batch.into_iter().filter(|s| wanted(s)));
             }
             found.sort_by_key(|s| s.start_us);
@@ -151,7 +178,7 @@ impl SpanDb {
     ) -> Result<Vec<FlowSummaryRow>> {
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT id, n_spans, spans FROM span_batches ORDER BY id DESC")
+                .prepare_cached("SELECT id, format, spans FROM span_batches ORDER BY id DESC")
                 .map_err(|e| backend("query recent flows", e))?;
             let mut rows = stmt
                 .query([])
@@ -159,8 +186,9 @@ impl SpanDb {
             let mut recent: Vec<SpanRecord> = Vec::new();
             while let Some(row) = rows.next().map_err(|e| backend("read recent flows", e))? {
                 let batch_id: i64 = row.get(0).map_err(|e| backend("read recent flows", e))?;
+                let format: i64 = row.get(1).map_err(|e| backend("read recent flows", e))?;
                 let blob: Vec<u8> = row.get(2).map_err(|e| backend("read recent flows", e))?;
-                let mut batch = decode(batch_id, &blob)?;
+                let mut batch = decode(batch_id, format, &blob)?;
                 batch.sort_by_key(|s| std::cmp::Reverse(s.start_us));
                 let room = window_spans as usize - recent.len();
                 recent.extend(batch.into_iter().take(room));
@@ -254,11 +282,15 @@ impl SpanDb {
                 .map_err(|e| backend("count old spans", e))?;
             tx.execute("DELETE FROM span_batches WHERE id < ?1", params![keep_from])
                 .map_err(|e| backend("prune spans", e))?;
-            tx.execute(
-                "DELETE FROM span_keys WHERE batch_id < ?1",
-                params![keep_from],
-            )
-            .map_err(|e| backend("prune span keys", e))?;
+            // The key tables are ordered by key, not batch: a full scan, once
+            // per retention pass.
+            for table in ["span_key_ids", "span_keys"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE batch_id < ?1"),
+                    params![keep_from],
+                )
+                .map_err(|e| backend("prune span keys", e))?;
+            }
             tx.commit().map_err(|e| backend("commit pruned spans", e))?;
             Ok(n_deleted as u64)
         })
@@ -285,11 +317,69 @@ pub(crate) fn span_db_path(queue_db: &Path) -> PathBuf {
     queue_db.with_extension("spans.db")
 }
 
-fn decode(batch_id: i64, blob: &[u8]) -> Result<Vec<SpanRecord>> {
-    let json = lz4_flex::decompress_size_prepended(blob)
-        .map_err(|e| StorageError::Corrupt(format!("span batch {batch_id}: {e}")))?;
-    serde_json::from_slice(&json)
-        .map_err(|e| StorageError::Corrupt(format!("span batch {batch_id}: {e}")))
+/// A stored batch: format 2 ([`span_codec`]), or format 1 (JSON, LZ4) as
+/// written before migration 2.
+fn decode(batch_id: i64, format: i64, blob: &[u8]) -> Result<Vec<SpanRecord>> {
+    let corrupt = |e: String| StorageError::Corrupt(format!("span batch {batch_id}: {e}"));
+    match format {
+        1 => {
+            let json =
+                lz4_flex::decompress_size_prepended(blob).map_err(|e| corrupt(e.to_string()))?;
+            serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+        }
+        2 => span_codec::decode(blob).map_err(corrupt),
+        other => Err(corrupt(format!("unknown format {other}"))),
+    }
+}
+
+/// Which id a key stands for.
+#[derive(Clone, Copy, Debug)]
+enum KeyKind {
+    Correlation = 0,
+    Message = 1,
+    Trace = 2,
+}
+
+impl KeyKind {
+    /// The prefix of format-1 text keys.
+    fn prefix(self) -> char {
+        match self {
+            KeyKind::Correlation => 'c',
+            KeyKind::Message => 'm',
+            KeyKind::Trace => 't',
+        }
+    }
+}
+
+/// The integer key of an id: its kind in the top two bits, then the first
+/// 62 bits of the id when it starts with 16 hex digits (UUIDs, with or
+/// without dashes, and trace ids: time-ordered for ours), else of its
+/// FNV-1a hash. Different ids may share a key; readers filter exactly.
+fn key_id(kind: KeyKind, id: &str) -> i64 {
+    const LOW_62: u64 = (1 << 62) - 1;
+    let mut prefix = 0u64;
+    let mut n_digits = 0;
+    for c in id.chars() {
+        if n_digits == 16 {
+            break;
+        }
+        match c.to_digit(16) {
+            Some(d) => {
+                prefix = prefix << 4 | u64::from(d);
+                n_digits += 1;
+            }
+            None if c == '-' => {}
+            None => break,
+        }
+    }
+    let bits = if n_digits == 16 {
+        prefix
+    } else {
+        id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    ((kind as u64) << 62 | (bits & LOW_62)) as i64
 }
 
 fn open(path: Option<&Path>) -> Result<Connection> {
@@ -336,4 +426,94 @@ fn migrate(conn: &Connection) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(correlation: &str, message: &str, trace: &str) -> SpanRecord {
+        SpanRecord {
+            trace_id: trace.into(),
+            span_id: "b7ad6b7169203331".into(),
+            name: "send orders".into(),
+            kind: "producer".into(),
+            start_us: 1_800_000_000_000_000,
+            status: "ok".into(),
+            correlation_id: Some(correlation.into()),
+            message_id: Some(message.into()),
+            ..SpanRecord::default()
+        }
+    }
+
+    #[test]
+    fn keys_keep_uuid_order_within_a_kind_and_hash_other_ids() {
+        let a = key_id(KeyKind::Correlation, "0190a5b2-c3d4-7000-8000-000000000001");
+        let b = key_id(KeyKind::Correlation, "0190a5b2-c3d5-7000-8000-000000000001");
+        assert!(a < b, "later UUID v7, larger key");
+        assert_eq!(
+            key_id(KeyKind::Trace, "0190a5b2c3d470008000000000000001"),
+            key_id(KeyKind::Trace, "0190a5b2-c3d4-7000-8000-000000000001"),
+        );
+        assert_ne!(
+            key_id(KeyKind::Trace, "0190a5b2c3d470008000000000000001"),
+            key_id(KeyKind::Correlation, "0190a5b2c3d470008000000000000001"),
+        );
+        assert_ne!(
+            key_id(KeyKind::Correlation, "order-7"),
+            key_id(KeyKind::Correlation, "order-8")
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_written_before_migration_2_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue_db = dir.path().join("switchyard.db");
+        let old = span("order-7", "m-1", "0af7651916cd43dd8448eb211c80319c");
+        {
+            // A span database as the first layout wrote it.
+            let conn = open(Some(&span_db_path(&queue_db))).unwrap();
+            conn.execute_batch(&format!(
+                "BEGIN; {}; PRAGMA user_version = 1; COMMIT;",
+                MIGRATIONS[0]
+            ))
+            .unwrap();
+            let json = serde_json::to_vec(&vec![old.clone()]).unwrap();
+            let blob = lz4_flex::compress_prepend_size(&json);
+            conn.execute(
+                "INSERT INTO span_batches (id, last_start_us, n_spans, spans) VALUES (1, ?1, 1, ?2)",
+                params![old.start_us, blob],
+            )
+            .unwrap();
+            for key in ["c:order-7", "m:m-1", "t:0af7651916cd43dd8448eb211c80319c"] {
+                conn.execute(
+                    "INSERT INTO span_keys (key, batch_id) VALUES (?1, 1)",
+                    params![key],
+                )
+                .unwrap();
+            }
+        }
+        let db = SpanDb::open(Some(&queue_db)).unwrap();
+        let new = span("order-7", "m-2", "1af7651916cd43dd8448eb211c80319c");
+        db.record(vec![new.clone()]).unwrap();
+        let flow = db
+            .spans(SpanKey::Correlation("order-7".into()), 100)
+            .await
+            .unwrap();
+        assert_eq!(flow, vec![old.clone(), new.clone()]);
+        let by_message = db.spans(SpanKey::Message("m-1".into()), 100).await.unwrap();
+        assert_eq!(by_message, vec![old.clone()]);
+        let by_trace = db
+            .spans(SpanKey::Trace(new.trace_id.clone()), 100)
+            .await
+            .unwrap();
+        assert_eq!(by_trace, vec![new]);
+        assert_eq!(db.prune(i64::MAX, 0).await.unwrap(), 2);
+        assert!(
+            db.spans(SpanKey::Correlation("order-7".into()), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

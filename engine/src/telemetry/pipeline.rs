@@ -1,0 +1,307 @@
+//! Where finished spans go: a bounded buffer that the hot path appends to,
+//! drained by one exporter thread that writes each batch to the engine's
+//! span store and hands it to every OTLP (or test) exporter.
+//!
+//! A span costs its producer a lock and a push; the thread is woken only
+//! when a batch is full, on its flush interval, or by a flush. When the
+//! buffer is full (the exporters cannot keep up), new spans are dropped
+//! and counted, never queued without bound.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use super::record;
+use super::span::RawSpan;
+use super::{DynSpanExporter, SCOPE};
+use crate::storage::{SpanStore, Store};
+
+/// A finished span: the engine's own, or one of the application's from the
+/// SDK (handler code's `tracing` spans, bridged by tracing-opentelemetry).
+#[derive(Debug)]
+pub(crate) enum Finished {
+    Raw(RawSpan),
+    Sdk(SpanData),
+}
+
+/// Sizes and pace of the pipeline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) queue_max: usize,
+    pub(crate) batch_max: usize,
+    pub(crate) flush_interval: Duration,
+}
+
+/// The span buffer and its exporter thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Pipeline {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the exporter thread.
+    work: Condvar,
+    /// Wakes callers of `flush`.
+    flushed: Condvar,
+    limits: Limits,
+    n_stored: AtomicU64,
+    n_dropped: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    spans: Vec<Finished>,
+    /// Flush requests made, and the newest one whose spans are exported.
+    n_flush_asked: u64,
+    n_flush_done: u64,
+    stopping: bool,
+    stopped: bool,
+}
+
+/// What the exporter thread writes to.
+struct Sinks {
+    store: Option<Store>,
+    exporters: Vec<Box<dyn DynSpanExporter>>,
+    scope: InstrumentationScope,
+}
+
+impl Pipeline {
+    /// Starts the exporter thread.
+    pub(crate) fn start(
+        limits: Limits,
+        store: Option<Store>,
+        exporters: Vec<Box<dyn DynSpanExporter>>,
+    ) -> Pipeline {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            flushed: Condvar::new(),
+            limits,
+            n_stored: AtomicU64::new(0),
+            n_dropped: AtomicU64::new(0),
+            thread: Mutex::new(None),
+        });
+        let sinks = Sinks {
+            store,
+            exporters,
+            scope: InstrumentationScope::builder(SCOPE).build(),
+        };
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("switchyard-spans".to_owned())
+                .spawn(move || shared.run(sinks))
+                .expect("spawn the span exporter thread")
+        };
+        *shared.thread.lock().expect("span thread lock") = Some(thread);
+        Pipeline { shared }
+    }
+
+    /// Queues a finished span; drops it (counted) when the buffer is full.
+    pub(crate) fn push(&self, span: Finished) {
+        let shared = &self.shared;
+        let mut state = shared.state.lock().expect("span buffer lock");
+        if state.stopped || state.spans.len() >= shared.limits.queue_max {
+            drop(state);
+            shared.n_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.spans.push(span);
+        if state.spans.len() == shared.limits.batch_max {
+            shared.work.notify_one();
+        }
+    }
+
+    /// Returns once every span queued before the call has been exported (or
+    /// after 30 s when an exporter hangs).
+    pub(crate) fn flush(&self) {
+        let shared = &self.shared;
+        let mut state = shared.state.lock().expect("span buffer lock");
+        if state.stopped {
+            return;
+        }
+        state.n_flush_asked += 1;
+        let mine = state.n_flush_asked;
+        shared.work.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while state.n_flush_done < mine && !state.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("span flush timed out after 30 s");
+                return;
+            }
+            state = shared
+                .flushed
+                .wait_timeout(state, left)
+                .expect("span buffer lock")
+                .0;
+        }
+    }
+
+    /// Exports what is queued, stops the thread and shuts the exporters
+    /// down. Spans pushed afterwards are dropped.
+    pub(crate) fn shutdown(&self) {
+        {
+            let mut state = self.shared.state.lock().expect("span buffer lock");
+            state.stopping = true;
+            self.shared.work.notify_one();
+        }
+        let thread = self.shared.thread.lock().expect("span thread lock").take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::warn!("the span exporter thread panicked");
+        }
+    }
+
+    /// Spans written to the engine's store.
+    pub(crate) fn n_stored(&self) -> u64 {
+        self.shared.n_stored.load(Ordering::Relaxed)
+    }
+
+    /// Spans dropped because the buffer was full.
+    pub(crate) fn n_dropped(&self) -> u64 {
+        self.shared.n_dropped.load(Ordering::Relaxed)
+    }
+
+    /// A span processor for the SDK tracer that application spans use:
+    /// finished spans join the engine's own in this pipeline.
+    pub(crate) fn processor(&self) -> ForwardToPipeline {
+        ForwardToPipeline(self.clone())
+    }
+}
+
+impl Shared {
+    fn run(&self, mut sinks: Sinks) {
+        loop {
+            let (spans, flush_upto, stop) = {
+                let mut state = self.state.lock().expect("span buffer lock");
+                let deadline = Instant::now() + self.limits.flush_interval;
+                while state.spans.len() < self.limits.batch_max
+                    && state.n_flush_asked == state.n_flush_done
+                    && !state.stopping
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    state = self
+                        .work
+                        .wait_timeout(state, left)
+                        .expect("span buffer lock")
+                        .0;
+                }
+                (
+                    std::mem::take(&mut state.spans),
+                    state.n_flush_asked,
+                    state.stopping,
+                )
+            };
+            for chunk in chunks(spans, self.limits.batch_max) {
+                self.export(&mut sinks, chunk);
+            }
+            let mut state = self.state.lock().expect("span buffer lock");
+            state.n_flush_done = flush_upto;
+            if stop && state.spans.is_empty() {
+                state.stopped = true;
+                self.flushed.notify_all();
+                drop(state);
+                for exporter in &mut sinks.exporters {
+                    if let Err(e) = exporter.shutdown_exporter() {
+                        tracing::warn!(cause = %e, "could not shut down a span exporter");
+                    }
+                }
+                return;
+            }
+            self.flushed.notify_all();
+        }
+    }
+
+    fn export(&self, sinks: &mut Sinks, spans: Vec<Finished>) {
+        if let Some(store) = &sinks.store {
+            let records: Vec<_> = spans
+                .iter()
+                .map(|span| match span {
+                    Finished::Raw(raw) => record::raw_to_record(raw),
+                    Finished::Sdk(data) => record::to_record(data.clone()),
+                })
+                .collect();
+            let n = records.len() as u64;
+            match store.record_spans(records) {
+                Ok(()) => {
+                    self.n_stored.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(cause = %format!("{e:#}"), "could not store spans"),
+            }
+        }
+        if sinks.exporters.is_empty() {
+            return;
+        }
+        let data: Vec<SpanData> = spans
+            .into_iter()
+            .map(|span| match span {
+                Finished::Raw(raw) => raw.to_span_data(&sinks.scope),
+                Finished::Sdk(data) => data,
+            })
+            .collect();
+        let n_exporters = sinks.exporters.len();
+        let mut data = Some(data);
+        for (i, exporter) in sinks.exporters.iter().enumerate() {
+            let batch = if i + 1 == n_exporters {
+                data.take().expect("the last exporter takes the batch")
+            } else {
+                data.clone().expect("batch still here")
+            };
+            if let Err(e) = futures_executor::block_on(exporter.export_batch(batch)) {
+                tracing::warn!(cause = %e, "could not export spans");
+            }
+        }
+    }
+}
+
+/// `spans` in pieces of at most `n` (one piece when it is small enough).
+fn chunks(mut spans: Vec<Finished>, n: usize) -> Vec<Vec<Finished>> {
+    let n = n.max(1);
+    let mut out = Vec::with_capacity(spans.len() / n + 1);
+    while spans.len() > n {
+        let rest = spans.split_off(n);
+        out.push(std::mem::replace(&mut spans, rest));
+    }
+    if !spans.is_empty() {
+        out.push(spans);
+    }
+    out
+}
+
+/// The SDK span processor that hands application spans to the pipeline.
+#[derive(Debug)]
+pub(crate) struct ForwardToPipeline(Pipeline);
+
+impl SpanProcessor for ForwardToPipeline {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.0.push(Finished::Sdk(span));
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.flush();
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        // The engine shuts the pipeline down itself, after its own spans.
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! The engine's own spans: plain structs with OpenTelemetry's data model
+//! (trace and span ids, parent, kind, times, status, semantic-convention
+//! attributes), built on the hot path without the SDK's span machinery.
+//!
+//! Why not `SdkTracer` spans: on a message path that costs a few
+//! microseconds, the SDK's span objects (a builder, an attribute vector of
+//! key-values, a span moved through a processor channel and converted again
+//! by every exporter) cost as much as the message itself. A [`RawSpan`] holds
+//! the message's shared ids and a few typed fields; the attribute list an
+//! OTLP collector sees is built from it only when a span is exported
+//! ([`RawSpan::to_span_data`]), on the exporter's thread.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
+
+use super::MessageIds;
+use super::attr;
+
+/// One span of the engine's. A consumer span is open (parked until its
+/// delivery is settled) until `end` is set.
+#[derive(Clone, Debug)]
+pub(crate) struct RawSpan {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    /// `SpanId::INVALID` for a root.
+    pub(crate) parent_span_id: SpanId,
+    pub(crate) parent_is_remote: bool,
+    /// Recorded and exported only when sampled.
+    pub(crate) sampled: bool,
+    pub(crate) kind: SpanKind,
+    /// First word of the span name (`send` in `send orders`).
+    pub(crate) verb: &'static str,
+    /// `messaging.operation.type`.
+    pub(crate) operation_type: &'static str,
+    /// `messaging.operation.name`.
+    pub(crate) operation: &'static str,
+    pub(crate) start: SystemTime,
+    pub(crate) end: SystemTime,
+    pub(crate) status: Status,
+    pub(crate) ids: MessageIds,
+    pub(crate) attempt: Option<u32>,
+    pub(crate) outcome: Option<&'static str>,
+    /// Attributes beyond the ids, attempt and outcome (source, batch size,
+    /// retry due time, dead-letter reason...): empty on most spans.
+    pub(crate) extra: Vec<KeyValue>,
+}
+
+/// Where a new span hangs: its trace, parent span and sampling decision.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parent {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) sampled: bool,
+    /// The parent came from another process or hop (a `traceparent`).
+    pub(crate) remote: bool,
+}
+
+impl Parent {
+    /// The parent named by a W3C `traceparent`
+    /// (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`); `None` when
+    /// it is missing or malformed (the span then starts a new trace).
+    pub(crate) fn from_traceparent(traceparent: Option<&str>) -> Option<Parent> {
+        let tp = traceparent?.trim();
+        let mut parts = tp.split('-');
+        let version = parts.next()?;
+        let trace = parts.next()?;
+        let span = parts.next()?;
+        let flags = parts.next()?;
+        // Version 00 has exactly four fields; later versions may add some.
+        if version.len() != 2
+            || version.eq_ignore_ascii_case("ff")
+            || (version == "00" && parts.next().is_some())
+            || trace.len() != 32
+            || span.len() != 16
+            || flags.len() != 2
+            || !version.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        let trace_id = TraceId::from_hex(trace).ok()?;
+        let span_id = SpanId::from_hex(span).ok()?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+            return None;
+        }
+        Some(Parent {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+            remote: true,
+        })
+    }
+
+    /// A span of this process as parent.
+    pub(crate) fn of(span: &RawSpan) -> Parent {
+        Parent {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            sampled: span.sampled,
+            remote: false,
+        }
+    }
+}
+
+/// New span and trace ids, and the sampling decision for new traces.
+#[derive(Debug)]
+pub(crate) struct Ids {
+    random: RandomIdGenerator,
+    /// Traces kept out of 2^63, as `TraceIdRatioBased` decides.
+    ratio_bound: u64,
+    always: bool,
+}
+
+impl Ids {
+    pub(crate) fn new(sample_ratio: f64) -> Ids {
+        Ids {
+            random: RandomIdGenerator::default(),
+            ratio_bound: (sample_ratio.clamp(0.0, 1.0) * (1u64 << 63) as f64) as u64,
+            always: sample_ratio >= 1.0,
+        }
+    }
+
+    /// Trace ids laid out like a UUID v7: a millisecond timestamp, then
+    /// random bits (the right-most 7 bytes stay random, as W3C Trace Context
+    /// asks and ratio samplers need). Time-ordered ids are appended to the
+    /// span store's key index instead of landing at random pages of it.
+    pub(crate) fn new_trace_id(&self) -> TraceId {
+        TraceId::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+    }
+
+    pub(crate) fn new_span_id(&self) -> SpanId {
+        self.random.new_span_id()
+    }
+
+    /// Parent-based sampling: a child follows its parent's decision; a new
+    /// trace is kept when its id falls under the ratio (the rule of
+    /// OpenTelemetry's `TraceIdRatioBased` sampler, so every service that
+    /// samples by the same ratio keeps the same traces).
+    pub(crate) fn sampled(&self, parent: Option<&Parent>, trace_id: TraceId) -> bool {
+        match parent {
+            Some(parent) => parent.sampled,
+            None if self.always => true,
+            None => {
+                let low = u64::from_be_bytes(trace_id.to_bytes()[8..].try_into().expect("8 bytes"));
+                (low >> 1) < self.ratio_bound
+            }
+        }
+    }
+
+    /// Ids, parent link and sampling decision for a new span under `parent`
+    /// (a new trace when `None`).
+    pub(crate) fn place(&self, parent: Option<&Parent>) -> Placement {
+        let trace_id = parent.map_or_else(|| self.new_trace_id(), |p| p.trace_id);
+        Placement {
+            trace_id,
+            span_id: self.new_span_id(),
+            parent_span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
+            parent_is_remote: parent.is_some_and(|p| p.remote),
+            sampled: self.sampled(parent, trace_id),
+        }
+    }
+}
+
+/// The identity part of a new span.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Placement {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: SpanId,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) sampled: bool,
+}
+
+impl RawSpan {
+    /// A span starting (and, until told otherwise, ending) at `at`.
+    pub(crate) fn new(
+        placement: Placement,
+        kind: SpanKind,
+        (verb, operation_type, operation): (&'static str, &'static str, &'static str),
+        ids: &MessageIds,
+        at: SystemTime,
+    ) -> RawSpan {
+        RawSpan {
+            trace_id: placement.trace_id,
+            span_id: placement.span_id,
+            parent_span_id: placement.parent_span_id,
+            parent_is_remote: placement.parent_is_remote,
+            sampled: placement.sampled,
+            kind,
+            verb,
+            operation_type,
+            operation,
+            start: at,
+            end: at,
+            status: Status::Unset,
+            ids: ids.clone(),
+            attempt: None,
+            outcome: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// `verb queue`, the span's name.
+    pub(crate) fn name(&self) -> String {
+        let mut name = String::with_capacity(self.verb.len() + 1 + self.ids.queue.len());
+        name.push_str(self.verb);
+        name.push(' ');
+        name.push_str(&self.ids.queue);
+        name
+    }
+
+    /// The span's W3C `traceparent`, for the messages it sends on.
+    pub(crate) fn traceparent(&self) -> String {
+        traceparent(self.trace_id, self.span_id, self.sampled)
+    }
+
+    /// The span as the OpenTelemetry SDK's exporters take it, with every
+    /// attribute of the messaging semantic conventions spelled out.
+    pub(crate) fn to_span_data(&self, scope: &InstrumentationScope) -> SpanData {
+        let ids = &self.ids;
+        let mut attributes = Vec::with_capacity(10 + self.extra.len());
+        attributes.extend([
+            KeyValue::new(attr::MESSAGING_SYSTEM, attr::SYSTEM),
+            KeyValue::new(attr::DESTINATION, ids.queue.clone()),
+            KeyValue::new(attr::OPERATION_TYPE, self.operation_type),
+            KeyValue::new(attr::OPERATION_NAME, self.operation),
+            KeyValue::new(attr::MESSAGE_ID, ids.message_id.clone()),
+            KeyValue::new(attr::CONVERSATION_ID, ids.correlation_id.clone()),
+        ]);
+        if let Some(causation) = &ids.causation_id {
+            attributes.push(KeyValue::new(attr::CAUSATION_ID, causation.clone()));
+        }
+        if let Some(attempt) = self.attempt {
+            attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
+            if matches!(self.operation_type, "receive" | "process") {
+                attributes.push(KeyValue::new(attr::REDELIVERED, attempt > 1));
+            }
+        }
+        attributes.extend(self.extra.iter().cloned());
+        if let Some(outcome) = self.outcome {
+            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+        }
+        SpanData {
+            span_context: SpanContext::new(
+                self.trace_id,
+                self.span_id,
+                if self.sampled {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                },
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: self.parent_span_id,
+            parent_span_is_remote: self.parent_is_remote,
+            span_kind: self.kind.clone(),
+            name: Cow::Owned(self.name()),
+            start_time: self.start,
+            end_time: self.end,
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: self.status.clone(),
+            instrumentation_scope: scope.clone(),
+        }
+    }
+}
+
+/// `00-<trace id>-<span id>-<flags>`, written without the formatting
+/// machinery (this runs for every message sent and delivered).
+pub(crate) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String {
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    push_hex(&mut out, &trace_id.to_bytes());
+    out.push('-');
+    push_hex(&mut out, &span_id.to_bytes());
+    out.push_str(if sampled { "-01" } else { "-00" });
+    out
+}
+
+/// Lowercase hex of `bytes`, appended to `out`.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparents_round_trip_and_malformed_ones_start_a_new_trace() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let parent = Parent::from_traceparent(Some(tp)).expect("valid");
+        assert!(parent.sampled && parent.remote);
+        assert_eq!(traceparent(parent.trace_id, parent.span_id, true), tp);
+        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        assert!(!Parent::from_traceparent(Some(unsampled)).unwrap().sampled);
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "00-xyz7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            assert!(Parent::from_traceparent(Some(bad)).is_none(), "{bad:?}");
+        }
+        // A later version may carry more fields.
+        let v1 = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future";
+        assert!(Parent::from_traceparent(Some(v1)).is_some());
+    }
+
+    #[test]
+    fn ratio_sampling_follows_the_trace_id_and_children_follow_their_parent() {
+        let never = Ids::new(0.0);
+        let always = Ids::new(1.0);
+        let half = Ids::new(0.5);
+        let low = TraceId::from_bytes(
+            [0; 15]
+                .into_iter()
+                .chain([2])
+                .collect::<Vec<_>>()
+                .try_into()
+                .unwrap(),
+        );
+        let high = TraceId::from_bytes([0xff; 16]);
+        assert!(!never.sampled(None, low));
+        assert!(always.sampled(None, high));
+        assert!(half.sampled(None, low));
+        assert!(!half.sampled(None, high));
+        let sampled_parent = Parent {
+            trace_id: high,
+            span_id: SpanId::from_bytes([1; 8]),
+            sampled: true,
+            remote: true,
+        };
+        assert!(never.sampled(Some(&sampled_parent), high));
+        let placed = never.place(Some(&sampled_parent));
+        assert_eq!(placed.trace_id, high);
+        assert_eq!(placed.parent_span_id, sampled_parent.span_id);
+        assert!(placed.parent_is_remote && placed.sampled);
+    }
+}
