@@ -31,7 +31,7 @@ mod span;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -74,7 +74,7 @@ struct Inner {
     ids: span::Ids,
     clock: Clock,
     /// Consumer spans waiting for their delivery to be settled.
-    in_flight: Mutex<HashMap<LeaseKey, InFlight>>,
+    in_flight: Mutex<FxHashMap<LeaseKey, InFlight>>,
     metrics: Metrics,
     /// Consumer spans dropped because the in-flight table was full.
     n_untracked: AtomicU64,
@@ -221,7 +221,7 @@ impl Telemetry {
                 tracer,
                 ids: span::Ids::new(sample_ratio),
                 clock,
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(FxHashMap::default()),
                 metrics: Metrics::new(),
                 n_untracked: AtomicU64::new(0),
             }),

@@ -14,7 +14,7 @@
 //!        presence bits, then each present optional field in bit order
 //! ```
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::storage::SpanRecord;
 
@@ -35,7 +35,10 @@ const LINKS: u16 = 1 << 10;
 
 /// Encodes a batch.
 pub(crate) fn encode(spans: &[SpanRecord]) -> Vec<u8> {
-    let mut strings = Strings::default();
+    let mut strings = Strings {
+        at: FxHashMap::with_capacity_and_hasher(spans.len() * 2, Default::default()),
+        ..Strings::default()
+    };
     let mut body = Vec::with_capacity(spans.len() * 24);
     put_u64(&mut body, spans.len() as u64);
     let mut previous_start = 0i64;
@@ -185,7 +188,7 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
 #[derive(Default)]
 struct Strings<'a> {
     list: Vec<&'a str>,
-    at: HashMap<&'a str, u64>,
+    at: FxHashMap<&'a str, u64>,
     n_bytes: usize,
 }
 

@@ -10,11 +10,12 @@
 //! integer key row per distinct correlation, message and trace id (see the
 //! migrations). Reads use their own connection on the WAL snapshot.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params};
+use rustc_hash::FxHashSet;
 
 use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, StorageError};
 
@@ -67,7 +68,8 @@ impl SpanDb {
         let Some(last_start_us) = spans.iter().map(|s| s.start_us).max() else {
             return Ok(());
         };
-        let mut keys: HashSet<i64> = HashSet::with_capacity(spans.len() * 2);
+        let mut keys: FxHashSet<i64> =
+            FxHashSet::with_capacity_and_hasher(spans.len() * 2, Default::default());
         for span in &spans {
             if let Some(c) = &span.correlation_id {
                 keys.insert(key_id(KeyKind::Correlation, c));
