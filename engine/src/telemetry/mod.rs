@@ -3,22 +3,28 @@
 //! exported over OTLP; Prometheus metrics; structured logs.
 //!
 //! How spans are made: the queue module calls the functions of [`Telemetry`]
-//! at each step of a message's life. They build spans with the OpenTelemetry
-//! API on the engine's own tracer provider (not the process-global one, so
-//! several engines in one process each keep their own flows), timed by the
-//! engine's [`Clock`]. The W3C `traceparent` in each envelope carries the
+//! at each step of a message's life. Each builds a [`span::RawSpan`]: the
+//! OpenTelemetry span model (trace and span ids, parent, kind, times,
+//! status, messaging semantic-convention attributes) as a plain struct that
+//! shares the message's ids, timed by the engine's [`Clock`]. The SDK's span
+//! objects cost as much as a message on this path, so they are not used
+//! here; each engine has its own ids and sampler (parent-based, trace-id
+//! ratio, as the SDK's). The W3C `traceparent` in each envelope carries the
 //! trace across hops: a delivery's consumer span is a child of the span that
 //! sent the message. A consumer span lives from hand-out to settlement; it is
 //! parked in an in-memory table keyed by lease until the ack, nack or reject
 //! (or lease expiry) ends it.
 //!
-//! Where spans go: a batch processor per exporter. The store exporter
-//! ([`record`]) writes them to the storage seam's [`SpanStore`]; the OTLP
-//! exporter sends them to a collector; tests add an in-memory one.
+//! Where spans go: the [`pipeline`], a bounded buffer drained by one thread
+//! that writes each batch to the storage seam's [`SpanStore`] ([`record`]
+//! makes the rows) and hands it, as SDK `SpanData`, to the OTLP exporter
+//! and any other `SpanExporter` (tests add an in-memory one). Application
+//! spans (handler code's `tracing` spans) come from an SDK tracer on the
+//! engine's own provider ([`Telemetry::tracer`]) and join the same pipeline.
 //!
 //! A new capability adds its spans the same way: a `Telemetry` function per
-//! step, attributes from [`attr`], operation names the flow graph
-//! ([`flow`]) knows.
+//! step building `RawSpan`s, attributes from [`attr`], operation names the
+//! flow graph ([`flow`]) knows.
 
 pub mod attr;
 mod context;

@@ -724,3 +724,44 @@ mod otlp {
         );
     }
 }
+
+#[tokio::test]
+async fn a_full_span_buffer_drops_new_spans_and_counts_them() {
+    let f = fixture_with(|c| {
+        c.telemetry.span_queue_max = 4;
+        c.telemetry.span_batch_max = 1000;
+        // Nothing is exported until the flush below.
+        c.telemetry.span_flush_interval_ms = 24 * 60 * 60 * 1000;
+    })
+    .await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("q")).await.unwrap();
+    for n in 0..10 {
+        queues.send("q", OutgoingMessage::json(&n)).await.unwrap();
+    }
+    let telemetry = f.engine.telemetry();
+    assert_eq!(telemetry.n_spans_dropped(), 6, "4 fit, 6 did not");
+    let finished = f.finished();
+    assert_eq!(finished.len(), 4, "{:?}", names(&finished));
+    assert_eq!(telemetry.n_spans_stored(), 4);
+    // Room again once the buffer is drained.
+    queues.send("q", OutgoingMessage::json(&10)).await.unwrap();
+    assert_eq!(f.finished().len(), 5);
+    assert_eq!(telemetry.n_spans_dropped(), 6);
+}
+
+#[tokio::test]
+async fn sampling_keeps_a_ratio_of_new_traces_and_whole_traces_only() {
+    let f = fixture_with(|c| c.telemetry.sample_ratio = 0.0).await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("q")).await.unwrap();
+    queues.send("q", OutgoingMessage::json(&1)).await.unwrap();
+    let d = f.receive("q").await;
+    let traceparent = d
+        .traceparent
+        .clone()
+        .expect("a context even when not sampled");
+    assert!(traceparent.ends_with("-00"), "{traceparent}");
+    queues.ack(&d.lease).await.unwrap();
+    assert!(f.finished().is_empty(), "nothing of an unsampled trace");
+}
