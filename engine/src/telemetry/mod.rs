@@ -146,6 +146,17 @@ pub(crate) enum DeliveryMode {
     Push,
 }
 
+impl Drop for Inner {
+    /// The last handle gone without a shutdown (an engine dropped, a test
+    /// ended): export what is queued and stop the span thread, as the SDK's
+    /// providers do on drop.
+    fn drop(&mut self) {
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.shutdown();
+        }
+    }
+}
+
 impl Telemetry {
     /// Telemetry that builds no spans (the metrics still count).
     pub fn off(clock: Clock) -> Telemetry {
