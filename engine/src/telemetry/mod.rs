@@ -151,8 +151,35 @@ impl Drop for Inner {
     /// ended): export what is queued and stop the span thread, as the SDK's
     /// providers do on drop.
     fn drop(&mut self) {
+        self.end_open_spans();
         if let Some(pipeline) = &self.pipeline {
             pipeline.shutdown();
+        }
+    }
+}
+
+impl Inner {
+    /// Ends the consumer spans still waiting for settlement: `unsettled`.
+    fn end_open_spans(&self) {
+        let open: Vec<InFlight> = {
+            let mut in_flight = self.in_flight.lock().expect("in-flight spans lock");
+            in_flight.drain().map(|(_, v)| v).collect()
+        };
+        let now = self.clock.now_system();
+        for entry in open {
+            let mut span = entry.span;
+            span.outcome = Some("unsettled");
+            span.end = now;
+            self.finish(span);
+        }
+    }
+
+    /// Hands a finished span to the pipeline (when it is sampled).
+    fn finish(&self, span: RawSpan) {
+        if span.sampled
+            && let Some(pipeline) = &self.pipeline
+        {
+            pipeline.push(Finished::Raw(span));
         }
     }
 }
@@ -176,7 +203,7 @@ impl Telemetry {
         let resource = Resource::builder()
             .with_service_name(config.service_name.clone())
             .build();
-        let mut exporters: Vec<Box<dyn DynSpanExporter>> = Vec::new();
+        let mut exporters: Vec<pipeline::Exporter> = Vec::new();
         if let Some(url) = config.otlp_traces_url() {
             use opentelemetry_otlp::{Protocol, WithExportConfig};
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -189,11 +216,19 @@ impl Telemetry {
                     url,
                     reason: e.to_string(),
                 })?;
-            exporters.push(Box::new(exporter));
+            exporters.push(pipeline::Exporter {
+                exporter: Box::new(exporter),
+                owned: true,
+            });
         }
-        exporters.extend(extra);
+        // The caller's exporters are theirs to shut down (an in-memory one
+        // would forget its spans).
+        exporters.extend(extra.into_iter().map(|exporter| pipeline::Exporter {
+            exporter,
+            owned: false,
+        }));
         for exporter in &mut exporters {
-            exporter.set_exporter_resource(&resource);
+            exporter.exporter.set_exporter_resource(&resource);
         }
         let store = store.filter(|_| config.keep_spans);
         if store.is_none() && exporters.is_empty() {
@@ -283,17 +318,7 @@ impl Telemetry {
 
     /// Ends the consumer spans still open, flushes, and stops the exporters.
     pub(crate) fn shutdown(&self) {
-        let open: Vec<InFlight> = {
-            let mut in_flight = self.inner.in_flight.lock().expect("in-flight spans lock");
-            in_flight.drain().map(|(_, v)| v).collect()
-        };
-        let now = self.inner.clock.now_system();
-        for entry in open {
-            let mut span = entry.span;
-            span.outcome = Some("unsettled");
-            span.end = now;
-            self.finish(span);
-        }
+        self.inner.end_open_spans();
         if let Some(provider) = &self.inner.provider
             && let Err(e) = provider.shutdown()
         {
@@ -308,13 +333,8 @@ impl Telemetry {
         self.inner.pipeline.is_some()
     }
 
-    /// Hands a finished span to the pipeline (when it is sampled).
     fn finish(&self, span: RawSpan) {
-        if span.sampled
-            && let Some(pipeline) = &self.inner.pipeline
-        {
-            pipeline.push(Finished::Raw(span));
-        }
+        self.inner.finish(span);
     }
 
     /// Starts the producer span of a message about to be stored. Its context
@@ -330,7 +350,7 @@ impl Telemetry {
         if !self.enabled() {
             return None;
         }
-        let parent = Parent::from_traceparent(parent.0);
+        let parent = Parent::from_traceparent(parent.0, parent.1);
         let mut span = RawSpan::new(
             self.inner.ids.place(parent.as_ref()),
             SpanKind::Producer,
@@ -380,7 +400,10 @@ impl Telemetry {
         if !self.enabled() {
             return None;
         }
-        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        let parent = Parent::from_traceparent(
+            envelope.traceparent.as_deref(),
+            envelope.tracestate.as_deref(),
+        );
         let verb = match mode {
             DeliveryMode::Pull => "receive",
             DeliveryMode::Push => "process",
@@ -496,7 +519,10 @@ impl Telemetry {
         if !self.enabled() {
             return;
         }
-        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        let parent = Parent::from_traceparent(
+            envelope.traceparent.as_deref(),
+            envelope.tracestate.as_deref(),
+        );
         self.dead_letter_span_under(parent.as_ref(), ids, reason, to, Some(attempts));
     }
 
@@ -553,7 +579,10 @@ impl Telemetry {
         if !self.enabled() {
             return;
         }
-        let parent = Parent::from_traceparent(envelope.traceparent.as_deref());
+        let parent = Parent::from_traceparent(
+            envelope.traceparent.as_deref(),
+            envelope.tracestate.as_deref(),
+        );
         let mut span = RawSpan::new(
             self.inner.ids.place(parent.as_ref()),
             SpanKind::Internal,
@@ -621,7 +650,7 @@ pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
         trace_id = %trace_id,
     );
     if !span.is_disabled()
-        && let Some(parent) = Parent::from_traceparent(delivery.traceparent.as_deref())
+        && let Some(parent) = Parent::from_traceparent(delivery.traceparent.as_deref(), None)
     {
         let cx = Context::new().with_remote_span_context(SpanContext::new(
             parent.trace_id,

@@ -70,8 +70,15 @@ struct State {
 /// What the exporter thread writes to.
 struct Sinks {
     store: Option<Store>,
-    exporters: Vec<Box<dyn DynSpanExporter>>,
+    exporters: Vec<Exporter>,
     scope: InstrumentationScope,
+}
+
+/// A span exporter and whether the engine shuts it down with itself (the
+/// OTLP exporter it built) or leaves that to whoever passed it in.
+pub(crate) struct Exporter {
+    pub(crate) exporter: Box<dyn DynSpanExporter>,
+    pub(crate) owned: bool,
 }
 
 impl Pipeline {
@@ -79,8 +86,13 @@ impl Pipeline {
     pub(crate) fn start(
         limits: Limits,
         store: Option<Store>,
-        exporters: Vec<Box<dyn DynSpanExporter>>,
+        exporters: Vec<Exporter>,
     ) -> Pipeline {
+        let limits = Limits {
+            batch_max: limits.batch_max.max(1),
+            queue_max: limits.queue_max.max(1),
+            ..limits
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -99,7 +111,12 @@ impl Pipeline {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("switchyard-spans".to_owned())
-                .spawn(move || shared.run(sinks))
+                .spawn(move || {
+                    // However the thread ends (a panicking exporter
+                    // included), nobody waits for it any more.
+                    let _stopped = StoppedOnExit(&shared);
+                    shared.run(sinks);
+                })
                 .expect("spawn the span exporter thread")
         };
         *shared.thread.lock().expect("span thread lock") = Some(thread);
@@ -185,20 +202,26 @@ impl Shared {
         loop {
             let (spans, flush_upto, stop) = {
                 let mut state = self.state.lock().expect("span buffer lock");
-                let deadline = Instant::now() + self.limits.flush_interval;
+                // `None`: an interval too long to add means "only when full
+                // or asked".
+                let deadline = Instant::now().checked_add(self.limits.flush_interval);
                 while state.spans.len() < self.limits.batch_max
                     && state.n_flush_asked == state.n_flush_done
                     && !state.stopping
                 {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    state = self
-                        .work
-                        .wait_timeout(state, left)
-                        .expect("span buffer lock")
-                        .0;
+                    state = match deadline {
+                        Some(deadline) => {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            self.work
+                                .wait_timeout(state, left)
+                                .expect("span buffer lock")
+                                .0
+                        }
+                        None => self.work.wait(state).expect("span buffer lock"),
+                    };
                 }
                 (
                     std::mem::take(&mut state.spans),
@@ -212,11 +235,9 @@ impl Shared {
             let mut state = self.state.lock().expect("span buffer lock");
             state.n_flush_done = flush_upto;
             if stop && state.spans.is_empty() {
-                state.stopped = true;
-                self.flushed.notify_all();
                 drop(state);
-                for exporter in &mut sinks.exporters {
-                    if let Err(e) = exporter.shutdown_exporter() {
+                for exporter in sinks.exporters.iter_mut().filter(|e| e.owned) {
+                    if let Err(e) = exporter.exporter.shutdown_exporter() {
                         tracing::warn!(cause = %e, "could not shut down a span exporter");
                     }
                 }
@@ -261,10 +282,26 @@ impl Shared {
             } else {
                 data.clone().expect("batch still here")
             };
-            if let Err(e) = futures_executor::block_on(exporter.export_batch(batch)) {
+            if let Err(e) = futures_executor::block_on(exporter.exporter.export_batch(batch)) {
                 tracing::warn!(cause = %e, "could not export spans");
             }
         }
+    }
+}
+
+/// Marks the pipeline stopped and wakes every waiter when the exporter
+/// thread ends, normally or by a panic.
+struct StoppedOnExit<'a>(&'a Shared);
+
+impl Drop for StoppedOnExit<'_> {
+    fn drop(&mut self) {
+        let mut state = match self.0.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.stopped = true;
+        state.spans.clear();
+        self.0.flushed.notify_all();
     }
 }
 

@@ -11,6 +11,8 @@
 //! ([`RawSpan::to_span_data`]), on the exporter's thread.
 
 use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{
@@ -33,6 +35,8 @@ pub(crate) struct RawSpan {
     pub(crate) parent_is_remote: bool,
     /// Recorded and exported only when sampled.
     pub(crate) sampled: bool,
+    /// The W3C `tracestate` of the trace, carried from parent to child.
+    pub(crate) trace_state: Option<Arc<str>>,
     pub(crate) kind: SpanKind,
     /// First word of the span name (`send` in `send orders`).
     pub(crate) verb: &'static str,
@@ -52,20 +56,25 @@ pub(crate) struct RawSpan {
 }
 
 /// Where a new span hangs: its trace, parent span and sampling decision.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Parent {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) sampled: bool,
     /// The parent came from another process or hop (a `traceparent`).
     pub(crate) remote: bool,
+    pub(crate) trace_state: Option<Arc<str>>,
 }
 
 impl Parent {
     /// The parent named by a W3C `traceparent`
     /// (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`); `None` when
     /// it is missing or malformed (the span then starts a new trace).
-    pub(crate) fn from_traceparent(traceparent: Option<&str>) -> Option<Parent> {
+    /// `tracestate` goes with it to every span of the trace.
+    pub(crate) fn from_traceparent(
+        traceparent: Option<&str>,
+        tracestate: Option<&str>,
+    ) -> Option<Parent> {
         let tp = traceparent?.trim();
         let mut parts = tp.split('-');
         let version = parts.next()?;
@@ -94,6 +103,7 @@ impl Parent {
             span_id,
             sampled: flags & 1 == 1,
             remote: true,
+            trace_state: tracestate.filter(|s| !s.is_empty()).map(Arc::from),
         })
     }
 
@@ -104,6 +114,7 @@ impl Parent {
             span_id: span.span_id,
             sampled: span.sampled,
             remote: false,
+            trace_state: span.trace_state.clone(),
         }
     }
 }
@@ -126,12 +137,17 @@ impl Ids {
         }
     }
 
-    /// Trace ids laid out like a UUID v7: a millisecond timestamp, then
-    /// random bits (the right-most 7 bytes stay random, as W3C Trace Context
-    /// asks and ratio samplers need). Time-ordered ids are appended to the
-    /// span store's key index instead of landing at random pages of it.
+    /// Trace ids whose first 8 bytes are a UUID v7's (a millisecond
+    /// timestamp and a counter, so they are appended to the span store's key
+    /// index instead of landing at random pages of it) and whose last 8
+    /// bytes are random (W3C Trace Context asks for random right-most bytes,
+    /// and the ratio sampler decides on them: a UUID's fixed variant bits
+    /// there would skew it).
     pub(crate) fn new_trace_id(&self) -> TraceId {
-        TraceId::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&uuid::Uuid::now_v7().as_bytes()[..8]);
+        bytes[8..].copy_from_slice(&self.random.new_span_id().to_bytes());
+        TraceId::from_bytes(bytes)
     }
 
     pub(crate) fn new_span_id(&self) -> SpanId {
@@ -163,18 +179,20 @@ impl Ids {
             parent_span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
             parent_is_remote: parent.is_some_and(|p| p.remote),
             sampled: self.sampled(parent, trace_id),
+            trace_state: parent.and_then(|p| p.trace_state.clone()),
         }
     }
 }
 
 /// The identity part of a new span.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Placement {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) parent_span_id: SpanId,
     pub(crate) parent_is_remote: bool,
     pub(crate) sampled: bool,
+    pub(crate) trace_state: Option<Arc<str>>,
 }
 
 impl RawSpan {
@@ -192,6 +210,7 @@ impl RawSpan {
             parent_span_id: placement.parent_span_id,
             parent_is_remote: placement.parent_is_remote,
             sampled: placement.sampled,
+            trace_state: placement.trace_state,
             kind,
             verb,
             operation_type,
@@ -256,7 +275,10 @@ impl RawSpan {
                     TraceFlags::default()
                 },
                 false,
-                TraceState::default(),
+                self.trace_state
+                    .as_deref()
+                    .and_then(|s| TraceState::from_str(s).ok())
+                    .unwrap_or_default(),
             ),
             parent_span_id: self.parent_span_id,
             parent_span_is_remote: self.parent_is_remote,
@@ -309,11 +331,15 @@ mod tests {
     #[test]
     fn traceparents_round_trip_and_malformed_ones_start_a_new_trace() {
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let parent = Parent::from_traceparent(Some(tp)).expect("valid");
+        let parent = Parent::from_traceparent(Some(tp), None).expect("valid");
         assert!(parent.sampled && parent.remote);
         assert_eq!(traceparent(parent.trace_id, parent.span_id, true), tp);
         let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
-        assert!(!Parent::from_traceparent(Some(unsampled)).unwrap().sampled);
+        assert!(
+            !Parent::from_traceparent(Some(unsampled), None)
+                .unwrap()
+                .sampled
+        );
         for bad in [
             "",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
@@ -324,11 +350,14 @@ mod tests {
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
             "00-xyz7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         ] {
-            assert!(Parent::from_traceparent(Some(bad)).is_none(), "{bad:?}");
+            assert!(
+                Parent::from_traceparent(Some(bad), None).is_none(),
+                "{bad:?}"
+            );
         }
         // A later version may carry more fields.
         let v1 = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future";
-        assert!(Parent::from_traceparent(Some(v1)).is_some());
+        assert!(Parent::from_traceparent(Some(v1), None).is_some());
     }
 
     #[test]
@@ -354,11 +383,37 @@ mod tests {
             span_id: SpanId::from_bytes([1; 8]),
             sampled: true,
             remote: true,
+            trace_state: Some("vendor=1".into()),
         };
         assert!(never.sampled(Some(&sampled_parent), high));
         let placed = never.place(Some(&sampled_parent));
         assert_eq!(placed.trace_id, high);
         assert_eq!(placed.parent_span_id, sampled_parent.span_id);
         assert!(placed.parent_is_remote && placed.sampled);
+        assert_eq!(placed.trace_state.as_deref(), Some("vendor=1"));
+    }
+
+    #[test]
+    fn new_trace_ids_are_time_ordered_and_sampled_at_the_ratio() {
+        let ids = Ids::new(0.5);
+        let first = ids.new_trace_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(ids.new_trace_id().to_bytes()[..6] > first.to_bytes()[..6]);
+        // Binomial(4000, 0.5): 2000 +- 32 (one standard deviation); the
+        // bounds are 12 deviations out, so they only fail when sampling is
+        // skewed (as it was when the right half of the id was a UUID's,
+        // whose variant bits kept every trace out at 0.5).
+        let n_kept = (0..4000)
+            .filter(|_| ids.sampled(None, ids.new_trace_id()))
+            .count();
+        assert!((1600..=2400).contains(&n_kept), "{n_kept} of 4000 kept");
+        let tenth = Ids::new(0.1);
+        let n_kept = (0..4000)
+            .filter(|_| tenth.sampled(None, tenth.new_trace_id()))
+            .count();
+        assert!(
+            (250..=550).contains(&n_kept),
+            "{n_kept} of 4000 kept at 0.1"
+        );
     }
 }

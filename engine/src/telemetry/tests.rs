@@ -765,3 +765,50 @@ async fn sampling_keeps_a_ratio_of_new_traces_and_whole_traces_only() {
     queues.ack(&d.lease).await.unwrap();
     assert!(f.finished().is_empty(), "nothing of an unsampled trace");
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_deliveries_and_leaves_the_callers_exporter_its_spans() {
+    let f = fixture().await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("q")).await.unwrap();
+    queues.send("q", OutgoingMessage::json(&1)).await.unwrap();
+    let _held = f.receive("q").await;
+    f.engine.shutdown().await;
+    // Shutting down does not shut the caller's in-memory exporter (which
+    // would clear it): the spans are still there to read.
+    let spans = f.spans.get_finished_spans().expect("spans");
+    let receive = one(&spans, "receive q");
+    assert_eq!(
+        attribute(receive, attr::OUTCOME).as_deref(),
+        Some("unsettled")
+    );
+    assert!(is_child(receive, one(&spans, "send q")));
+}
+
+#[tokio::test]
+async fn a_senders_tracestate_reaches_every_span_of_the_trace() {
+    let f = fixture().await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("q")).await.unwrap();
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let mut message = OutgoingMessage::json(&1);
+    message.traceparent = Some(parent.to_owned());
+    message.tracestate = Some("vendor=abc".to_owned());
+    queues.send("q", message).await.unwrap();
+    let d = f.receive("q").await;
+    queues.ack(&d.lease).await.unwrap();
+    let spans = f.finished();
+    assert_eq!(spans.len(), 3, "{:?}", names(&spans));
+    for span in &spans {
+        assert_eq!(
+            span.span_context.trace_state().header(),
+            "vendor=abc",
+            "{}",
+            span.name
+        );
+        assert_eq!(
+            span.span_context.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+    }
+}

@@ -124,7 +124,8 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
         return Err(format!("unknown span batch format {}", blob[0]));
     }
     let n_strings = r.len()?;
-    let mut strings = Vec::with_capacity(n_strings);
+    // Counts come from the blob: reserve no more than its bytes can hold.
+    let mut strings = Vec::with_capacity(n_strings.min(r.remaining()));
     for _ in 0..n_strings {
         let len = r.len()?;
         let bytes = r.take(len)?;
@@ -138,7 +139,8 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
             .ok_or_else(|| format!("string {i} out of range"))
     };
     let n_spans = r.len()?;
-    let mut spans = Vec::with_capacity(n_spans);
+    // A span takes at least 8 bytes.
+    let mut spans = Vec::with_capacity(n_spans.min(r.remaining() / 8));
     let mut previous_start = 0i64;
     for _ in 0..n_spans {
         let mut span = SpanRecord {
@@ -149,7 +151,9 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
             status: string(&mut r)?,
             ..SpanRecord::default()
         };
-        span.start_us = previous_start + r.i64()?;
+        span.start_us = previous_start
+            .checked_add(r.i64()?)
+            .ok_or("start time out of range")?;
         previous_start = span.start_us;
         span.duration_us = r.i64()?;
         let bits = r.u64()? as u16;
@@ -223,6 +227,10 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.blob.len() - self.at
+    }
+
     fn byte(&mut self) -> Result<u8, String> {
         let b = *self.blob.get(self.at).ok_or("truncated")?;
         self.at += 1;
@@ -311,5 +319,15 @@ mod tests {
         assert!(decode(&blob[..blob.len() - 3]).is_err());
         assert!(decode(&[1, 2, 3]).unwrap_err().contains("format 1"));
         assert!(decode(&[]).is_err());
+        // Counts larger than the blob, and a start time that overflows.
+        assert!(decode(&[FORMAT, 0, 0x80, 0x80, 0x80, 0x80, 0x08]).is_err());
+        let mut overflow = vec![FORMAT, 1, 1, b'x', 2];
+        overflow.extend([0; 5]);
+        overflow.extend([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        overflow.extend([0, 0]);
+        overflow.extend([0; 5]);
+        overflow.extend([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        overflow.extend([0, 0]);
+        assert!(decode(&overflow).is_err());
     }
 }

@@ -353,12 +353,11 @@ impl KeyKind {
     }
 }
 
-/// The integer key of an id: its kind in the top two bits, then the first
-/// 62 bits of the id when it starts with 16 hex digits (UUIDs, with or
-/// without dashes, and trace ids: time-ordered for ours), else of its
+/// The integer key of an id: its kind in the top two bits, then the
+/// leading 62 bits of the id when it starts with 16 hex digits (UUIDs, with
+/// or without dashes, and trace ids: time-ordered for ours), else of its
 /// FNV-1a hash. Different ids may share a key; readers filter exactly.
 fn key_id(kind: KeyKind, id: &str) -> i64 {
-    const LOW_62: u64 = (1 << 62) - 1;
     let mut prefix = 0u64;
     let mut n_digits = 0;
     for c in id.chars() {
@@ -381,7 +380,7 @@ fn key_id(kind: KeyKind, id: &str) -> i64 {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
     };
-    ((kind as u64) << 62 | (bits & LOW_62)) as i64
+    ((kind as u64) << 62 | (bits >> 2)) as i64
 }
 
 fn open(path: Option<&Path>) -> Result<Connection> {
