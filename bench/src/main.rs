@@ -192,19 +192,26 @@ async fn tracing_command(args: &PeerArgs) -> Result<()> {
     use crate::inprocess::Tracing;
     let payload = vec![0x5a_u8; args.payload_bytes];
     let otlp = otlp_sink::start().await?;
-    let modes = [
-        Tracing::Off,
-        Tracing::Store,
-        Tracing::StoreAndOtlp(otlp.clone()),
-    ];
+    // `SWITCHYARD_BENCH_TRACING=off` (or `store`, `otlp`) runs one mode only,
+    // e.g. to profile it alone.
+    let only = std::env::var("SWITCHYARD_BENCH_TRACING").ok();
+    let modes: Vec<Tracing> = [
+        ("off", Tracing::Off),
+        ("store", Tracing::Store),
+        ("otlp", Tracing::StoreAndOtlp(otlp.clone())),
+    ]
+    .into_iter()
+    .filter(|(name, _)| only.as_deref().is_none_or(|only| only == *name))
+    .map(|(_, mode)| mode)
+    .collect();
     let mut rows = Vec::new();
-    for mode in modes {
-        let mut runs = Vec::new();
-        for run in 1..=args.repeat.max(1) {
-            println!(
-                "running switchyard (fsync, {mode:?}) {run}/{} ...",
-                args.repeat.max(1)
-            );
+    // Modes take turns (off, store, otlp, off, ...) so that a machine that
+    // gets busier or quieter during the run skews every mode alike.
+    let n_runs = args.repeat.max(1);
+    let mut runs: Vec<Vec<_>> = modes.iter().map(|_| Vec::new()).collect();
+    for run in 1..=n_runs {
+        for (mode, runs) in modes.iter().zip(&mut runs) {
+            println!("running switchyard (fsync, {mode:?}) {run}/{n_runs} ...");
             runs.push(
                 crate::inprocess::run_traced(
                     ::switchyard::Durability::Fsync,
@@ -216,7 +223,17 @@ async fn tracing_command(args: &PeerArgs) -> Result<()> {
                 .await?,
             );
         }
+    }
+    for mut runs in runs {
         runs.sort_by(|a, b| a.throughput_msgs_per_s.total_cmp(&b.throughput_msgs_per_s));
+        let spread: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.0}", r.throughput_msgs_per_s))
+            .collect();
+        println!(
+            "  throughput of each run (msgs/s, sorted): {}",
+            spread.join(", ")
+        );
         rows.push(runs.swap_remove(runs.len() / 2));
     }
     println!();

@@ -98,23 +98,36 @@ struct InFlight {
     lease_until: Timestamp,
 }
 
-/// The ids every span about one message carries.
+/// The ids every span about one message carries. Made per send and per
+/// delivery without formatting or copying ids: the span thread formats
+/// them (so text is allocated and freed on one thread).
 #[derive(Clone, Debug)]
 pub(crate) struct MessageIds {
     pub(crate) queue: Arc<str>,
-    /// The message id as text, formatted once for all its spans.
-    pub(crate) message_id: Arc<str>,
-    pub(crate) correlation_id: Arc<str>,
+    pub(crate) message_id: MessageId,
+    /// `None` when it is the message's own id (the default).
+    correlation_id: Option<Arc<str>>,
     pub(crate) causation_id: Option<Arc<str>>,
 }
 
 impl MessageIds {
     pub(crate) fn new(queue: &Arc<str>, message_id: MessageId, envelope: &Envelope) -> MessageIds {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let own = message_id.0.hyphenated().encode_lower(&mut buf);
+        let correlation = envelope.correlation_id.as_str();
         MessageIds {
             queue: queue.clone(),
-            message_id: message_id.to_string().into(),
-            correlation_id: envelope.correlation_id.as_str().into(),
+            message_id,
+            correlation_id: (correlation != own).then(|| Arc::from(correlation)),
             causation_id: envelope.causation_id.as_deref().map(Arc::from),
+        }
+    }
+
+    /// The correlation id as text.
+    pub(crate) fn correlation_id(&self) -> String {
+        match &self.correlation_id {
+            Some(id) => id.to_string(),
+            None => self.message_id.to_string(),
         }
     }
 }

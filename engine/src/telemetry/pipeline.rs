@@ -25,9 +25,14 @@ use crate::storage::{SpanStore, Store};
 /// A finished span: the engine's own, or one of the application's from the
 /// SDK (handler code's `tracing` spans, bridged by tracing-opentelemetry).
 #[derive(Debug)]
+// Nearly every span is the engine's own: boxing those would cost an
+// allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Finished {
     Raw(RawSpan),
-    Sdk(SpanData),
+    /// Boxed: an SDK span is twice the size of the engine's own, and every
+    /// slot of the buffer is as large as its largest variant.
+    Sdk(Box<SpanData>),
 }
 
 /// Sizes and pace of the pipeline.
@@ -94,7 +99,10 @@ impl Pipeline {
             ..limits
         };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                spans: Vec::with_capacity(limits.batch_max),
+                ..State::default()
+            }),
             work: Condvar::new(),
             flushed: Condvar::new(),
             limits,
@@ -199,8 +207,12 @@ impl Pipeline {
 
 impl Shared {
     fn run(&self, mut sinks: Sinks) {
+        // Two buffers take turns: producers fill one while this thread
+        // exports the other, and each keeps its capacity, so a push never
+        // reallocates (nor touches fresh pages) in the steady state.
+        let mut taken: Vec<Finished> = Vec::with_capacity(self.limits.batch_max);
         loop {
-            let (spans, flush_upto, stop) = {
+            let (flush_upto, stop) = {
                 let mut state = self.state.lock().expect("span buffer lock");
                 // `None`: an interval too long to add means "only when full
                 // or asked".
@@ -223,15 +235,16 @@ impl Shared {
                         None => self.work.wait(state).expect("span buffer lock"),
                     };
                 }
-                (
-                    std::mem::take(&mut state.spans),
-                    state.n_flush_asked,
-                    state.stopping,
-                )
+                std::mem::swap(&mut state.spans, &mut taken);
+                (state.n_flush_asked, state.stopping)
             };
-            for chunk in chunks(spans, self.limits.batch_max) {
+            while !taken.is_empty() {
+                let n = taken.len().min(self.limits.batch_max);
+                let chunk: Vec<Finished> = taken.drain(..n).collect();
                 self.export(&mut sinks, chunk);
             }
+            // After a burst, give the extra room back.
+            taken.shrink_to(self.limits.batch_max * 2);
             let mut state = self.state.lock().expect("span buffer lock");
             state.n_flush_done = flush_upto;
             if stop && state.spans.is_empty() {
@@ -253,7 +266,7 @@ impl Shared {
                 .iter()
                 .map(|span| match span {
                     Finished::Raw(raw) => record::raw_to_record(raw),
-                    Finished::Sdk(data) => record::to_record(data.clone()),
+                    Finished::Sdk(data) => record::to_record((**data).clone()),
                 })
                 .collect();
             let n = records.len() as u64;
@@ -271,7 +284,7 @@ impl Shared {
             .into_iter()
             .map(|span| match span {
                 Finished::Raw(raw) => raw.to_span_data(&sinks.scope),
-                Finished::Sdk(data) => data,
+                Finished::Sdk(data) => *data,
             })
             .collect();
         let n_exporters = sinks.exporters.len();
@@ -305,20 +318,6 @@ impl Drop for StoppedOnExit<'_> {
     }
 }
 
-/// `spans` in pieces of at most `n` (one piece when it is small enough).
-fn chunks(mut spans: Vec<Finished>, n: usize) -> Vec<Vec<Finished>> {
-    let n = n.max(1);
-    let mut out = Vec::with_capacity(spans.len() / n + 1);
-    while spans.len() > n {
-        let rest = spans.split_off(n);
-        out.push(std::mem::replace(&mut spans, rest));
-    }
-    if !spans.is_empty() {
-        out.push(spans);
-    }
-    out
-}
-
 /// The SDK span processor that hands application spans to the pipeline.
 #[derive(Debug)]
 pub(crate) struct ForwardToPipeline(Pipeline);
@@ -328,7 +327,7 @@ impl SpanProcessor for ForwardToPipeline {
 
     fn on_end(&self, span: SpanData) {
         if span.span_context.is_sampled() {
-            self.0.push(Finished::Sdk(span));
+            self.0.push(Finished::Sdk(Box::new(span)));
         }
     }
 

@@ -78,7 +78,7 @@ pub(crate) fn raw_to_record(span: &RawSpan) -> SpanRecord {
         operation: Some(span.operation.to_owned()),
         queue: Some(ids.queue.to_string()),
         message_id: Some(ids.message_id.to_string()),
-        correlation_id: Some(ids.correlation_id.to_string()),
+        correlation_id: Some(ids.correlation_id()),
         causation_id: ids.causation_id.as_deref().map(str::to_owned),
         attempt: span.attempt.map(i64::from),
         outcome: span.outcome.map(str::to_owned),

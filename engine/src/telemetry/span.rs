@@ -249,8 +249,8 @@ impl RawSpan {
             KeyValue::new(attr::DESTINATION, ids.queue.clone()),
             KeyValue::new(attr::OPERATION_TYPE, self.operation_type),
             KeyValue::new(attr::OPERATION_NAME, self.operation),
-            KeyValue::new(attr::MESSAGE_ID, ids.message_id.clone()),
-            KeyValue::new(attr::CONVERSATION_ID, ids.correlation_id.clone()),
+            KeyValue::new(attr::MESSAGE_ID, ids.message_id.to_string()),
+            KeyValue::new(attr::CONVERSATION_ID, ids.correlation_id()),
         ]);
         if let Some(causation) = &ids.causation_id {
             attributes.push(KeyValue::new(attr::CAUSATION_ID, causation.clone()));
