@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload};
-use crate::storage::sqlite::index::{Entry, Index};
+use crate::storage::sqlite::index::{Entry, Index, NEVER_LEASED};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
     ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason, DeathRecord,
@@ -553,7 +553,7 @@ fn insert_messages(
                 1,
                 index.next_lease_gen(),
             ),
-            None => (MessageState::Ready, message.visible_at.0, 0, 0),
+            None => (MessageState::Ready, message.visible_at.0, 0, NEVER_LEASED),
         };
         stmt.execute(params![
             queue_id,
@@ -629,7 +629,7 @@ fn stored(
         last_error: None,
         death: None,
         history: Vec::new(),
-        lease_gen: 0,
+        lease_gen: NEVER_LEASED,
     }
 }
 
