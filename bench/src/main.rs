@@ -151,19 +151,7 @@ async fn all_command(args: &PeerArgs, with_peers: bool) -> Result<()> {
             );
             runs.push(crate::inprocess::run(durability, args.messages, args.rtt, &payload).await?);
         }
-        runs.sort_by(|a, b| a.throughput_msgs_per_s.total_cmp(&b.throughput_msgs_per_s));
-        if runs.len() > 1 {
-            let all: Vec<String> = runs
-                .iter()
-                .map(|r| format!("{:.0}", r.throughput_msgs_per_s))
-                .collect();
-            println!(
-                "  throughput of each run (msgs/s, sorted): {}",
-                all.join(", ")
-            );
-        }
-        let median = runs.swap_remove(runs.len() / 2);
-        rows.push(median);
+        rows.push(median_run(runs));
     }
     if !args.no_network {
         for mode in [
@@ -224,21 +212,27 @@ async fn tracing_command(args: &PeerArgs) -> Result<()> {
             );
         }
     }
-    for mut runs in runs {
-        runs.sort_by(|a, b| a.throughput_msgs_per_s.total_cmp(&b.throughput_msgs_per_s));
-        let spread: Vec<String> = runs
+    rows.extend(runs.into_iter().map(median_run));
+    println!();
+    print_table(&rows, Some("Switchyard (fsync), tracing off"));
+    Ok(())
+}
+
+/// The run with the median throughput; prints every run's throughput first
+/// when there was more than one.
+fn median_run(mut runs: Vec<Measurement>) -> Measurement {
+    runs.sort_by(|a, b| a.throughput_msgs_per_s.total_cmp(&b.throughput_msgs_per_s));
+    if runs.len() > 1 {
+        let all: Vec<String> = runs
             .iter()
             .map(|r| format!("{:.0}", r.throughput_msgs_per_s))
             .collect();
         println!(
             "  throughput of each run (msgs/s, sorted): {}",
-            spread.join(", ")
+            all.join(", ")
         );
-        rows.push(runs.swap_remove(runs.len() / 2));
     }
-    println!();
-    print_table(&rows, Some("Switchyard (fsync), tracing off"));
-    Ok(())
+    runs.swap_remove(runs.len() / 2)
 }
 
 /// A stand-in OTLP/HTTP collector: answers every request with 200 and

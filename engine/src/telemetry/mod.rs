@@ -42,9 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry::trace::{
-    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, TracerProvider as _,
-};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanExporter};
@@ -319,11 +317,8 @@ impl Telemetry {
 
     /// Sends every finished span to the store and the exporters now.
     pub fn flush(&self) {
-        if let Some(provider) = &self.inner.provider
-            && let Err(e) = provider.force_flush()
-        {
-            tracing::warn!(cause = %e, "could not flush application spans");
-        }
+        // Application spans are in the pipeline as soon as they end (the
+        // provider's processor forwards them synchronously).
         if let Some(pipeline) = &self.inner.pipeline {
             pipeline.flush();
         }
@@ -499,7 +494,7 @@ impl Telemetry {
             }
             Settled::DeadLettered { reason, to, error } => {
                 self.dead_letter_span(
-                    &Parent::of(&settle),
+                    Some(&Parent::of(&settle)),
                     &span.ids,
                     *reason,
                     to.as_deref(),
@@ -536,21 +531,10 @@ impl Telemetry {
             envelope.traceparent.as_deref(),
             envelope.tracestate.as_deref(),
         );
-        self.dead_letter_span_under(parent.as_ref(), ids, reason, to, Some(attempts));
+        self.dead_letter_span(parent.as_ref(), ids, reason, to, Some(attempts));
     }
 
     fn dead_letter_span(
-        &self,
-        parent: &Parent,
-        ids: &MessageIds,
-        reason: DeadReason,
-        to: Option<&str>,
-        attempts: Option<u32>,
-    ) {
-        self.dead_letter_span_under(Some(parent), ids, reason, to, attempts);
-    }
-
-    fn dead_letter_span_under(
         &self,
         parent: Option<&Parent>,
         ids: &MessageIds,
@@ -665,16 +649,12 @@ pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
     if !span.is_disabled()
         && let Some(parent) = Parent::from_traceparent(delivery.traceparent.as_deref(), None)
     {
-        let cx = Context::new().with_remote_span_context(SpanContext::new(
+        let cx = Context::new().with_remote_span_context(span::span_context(
             parent.trace_id,
             parent.span_id,
-            if parent.sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
-            },
+            parent.sampled,
             true,
-            TraceState::default(),
+            None,
         ));
         // Fails only when no OpenTelemetry layer is installed: nothing to join.
         let _ = span.set_parent(cx);

@@ -332,7 +332,8 @@ impl SpanProcessor for ForwardToPipeline {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.flush();
+        // `on_end` already handed every finished span to the pipeline;
+        // `Telemetry::flush` flushes the pipeline itself.
         Ok(())
     }
 

@@ -266,19 +266,12 @@ impl RawSpan {
             attributes.push(KeyValue::new(attr::OUTCOME, outcome));
         }
         SpanData {
-            span_context: SpanContext::new(
+            span_context: span_context(
                 self.trace_id,
                 self.span_id,
-                if self.sampled {
-                    TraceFlags::SAMPLED
-                } else {
-                    TraceFlags::default()
-                },
+                self.sampled,
                 false,
-                self.trace_state
-                    .as_deref()
-                    .and_then(|s| TraceState::from_str(s).ok())
-                    .unwrap_or_default(),
+                self.trace_state.as_deref(),
             ),
             parent_span_id: self.parent_span_id,
             parent_span_is_remote: self.parent_is_remote,
@@ -294,6 +287,29 @@ impl RawSpan {
             instrumentation_scope: scope.clone(),
         }
     }
+}
+
+/// The OpenTelemetry span context of a span (or a parent) of ours.
+pub(crate) fn span_context(
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+    remote: bool,
+    trace_state: Option<&str>,
+) -> SpanContext {
+    SpanContext::new(
+        trace_id,
+        span_id,
+        if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        },
+        remote,
+        trace_state
+            .and_then(|s| TraceState::from_str(s).ok())
+            .unwrap_or_default(),
+    )
 }
 
 /// `00-<trace id>-<span id>-<flags>`, written without the formatting
