@@ -55,7 +55,9 @@ pub struct StorageConfig {
     pub writer_queue_jobs_max: usize,
     /// Most concurrent reader connections. Default 4.
     pub readers_max: usize,
-    /// Size the write-ahead log is truncated back to. Default 64 MiB.
+    /// Most of the write-ahead log kept for reuse: when the log restarts
+    /// after a checkpoint it is cut back to this size, and commits overwrite
+    /// what is kept (cheaper to fsync than an append). Default 64 MiB.
     pub wal_bytes_max: u64,
 }
 

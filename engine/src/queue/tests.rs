@@ -1206,8 +1206,9 @@ async fn concurrent_sends_share_commits() {
 
 #[tokio::test]
 async fn storage_returns_to_baseline_after_a_drain() {
-    // Goal: the file and its WAL shrink back once a queue is drained and
-    // maintenance runs (WAL truncated, free pages returned).
+    // Goal: the database file shrinks back once a queue is drained and
+    // maintenance runs (free pages returned). The WAL is bounded separately
+    // (the next test).
     let f = fixture().await;
     let queues = f.engine.queues();
     queues.declare(QueueSpec::new("bulk")).await.unwrap();
@@ -1240,6 +1241,64 @@ async fn storage_returns_to_baseline_after_a_drain() {
         "baseline {baseline}, after drain {}",
         drained.size_bytes
     );
+    assert!(
+        drained.wal_bytes <= Config::default().storage.wal_bytes_max,
+        "{drained:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_wal_is_bounded_and_reused_after_maintenance() {
+    // Goal: after a maintenance pass the WAL is no larger than
+    // `wal_bytes_max`, and the next commits overwrite it from the start
+    // instead of growing it (an append costs the file system a journal
+    // commit per fdatasync; see vacuum_and_checkpoint).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, clock) = Clock::manual(START);
+    let mut config = Config::default();
+    config.storage.data_dir = Some(dir.path().to_path_buf());
+    config.storage.wal_bytes_max = 1024 * 1024;
+    config.queue.maintenance_interval_ms = 24 * 60 * 60 * 1000;
+    let engine = Engine::open_with_clock(config, Clock::Manual(clock.clone()))
+        .await
+        .expect("engine opens");
+    let wal = dir
+        .path()
+        .join(format!("{}-wal", crate::engine::DATABASE_FILE));
+    let wal_size = || std::fs::metadata(&wal).expect("the WAL exists").len();
+    let queues = engine.queues();
+    queues.declare(QueueSpec::new("bulk")).await.unwrap();
+    let payload = vec![b'x'; 4096];
+    for _ in 0..20 {
+        let batch = (0..100)
+            .map(|_| OutgoingMessage::bytes("text/plain", payload.clone()))
+            .collect();
+        queues.send_batch("bulk", batch).await.unwrap();
+    }
+    assert!(
+        wal_size() > 4 * 1024 * 1024,
+        "8 MB sent: WAL {}",
+        wal_size()
+    );
+    engine.maintain().await.unwrap();
+    // The log restarts, and is cut to the limit, with the next commit.
+    queues
+        .send("bulk", OutgoingMessage::json(&json!({"n": 1})))
+        .await
+        .unwrap();
+    let recycled = wal_size();
+    assert!(
+        recycled > 0 && recycled <= 1024 * 1024,
+        "WAL after maintenance: {recycled} bytes"
+    );
+    for n in 0..20 {
+        queues
+            .send("bulk", OutgoingMessage::json(&json!({"n": n})))
+            .await
+            .unwrap();
+    }
+    assert_eq!(wal_size(), recycled, "small commits overwrite the kept WAL");
+    engine.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -403,8 +403,13 @@ pub struct MaintenanceReport {
     pub dedup_keys_removed: u64,
     /// Pages returned to the file system.
     pub pages_freed: u64,
-    /// Size of the store on disk after the pass (0 in memory).
+    /// Size of the stored data after the pass: the database file's pages,
+    /// without the write-ahead log (0 in memory).
     pub size_bytes: u64,
+    /// Size of the write-ahead log after the pass. It is kept, up to the
+    /// configured `wal_bytes_max`, for the next commits to overwrite rather
+    /// than append to (0 in memory).
+    pub wal_bytes: u64,
 }
 
 /// Errors of the storage layer.

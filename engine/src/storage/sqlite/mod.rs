@@ -47,7 +47,8 @@ pub struct SqliteOptions {
     pub writer_queue_jobs_max: usize,
     /// Most reader connections.
     pub readers_max: usize,
-    /// Size the WAL file is truncated to after a checkpoint.
+    /// Size the WAL file is cut back to when it restarts after a checkpoint
+    /// (`journal_size_limit`); up to this much is kept for commits to overwrite.
     pub wal_bytes_max: u64,
     /// Also keep the engine's spans, in a database beside this one
     /// (`spans.rs`).
