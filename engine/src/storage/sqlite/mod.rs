@@ -101,6 +101,9 @@ struct Inner {
     checkpointer_stop: Arc<AtomicBool>,
     /// Joined on close, so the writer's closing checkpoint is not busy.
     checkpointer: Mutex<Option<thread::JoinHandle<()>>>,
+    /// Holds the fsyncs back in tests (file stores that fsync only).
+    #[cfg(test)]
+    fsync_gate: Option<Arc<sync::Gate>>,
 }
 
 /// What the writer has done since the store opened.
@@ -121,9 +124,27 @@ pub struct WriterStats {
 
 /// Work for the writer: runs inside the batch transaction and returns what to
 /// do once the commit's outcome is known.
-type Job = Box<dyn FnOnce(&Connection, &mut Index) -> Completion + Send>;
+struct Job {
+    run: JobFn,
+    answer: Answer,
+}
+/// A job's work: runs in the batch transaction, returns how to answer.
+type JobFn = Box<dyn FnOnce(&Connection, &mut Index) -> Completion + Send>;
 /// Called with the commit's error, if any; answers the caller.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// When a job's caller hears its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// Once its commit is on disk (fdatasynced): sends, acks, everything
+    /// whose loss after a power cut would break a promise.
+    WhenDurable,
+    /// Once committed, before the fsync. A commit is in the operating
+    /// system's page cache, so a `kill -9` of the engine cannot undo it;
+    /// only a power loss before the fsync can. Used for leases, whose loss
+    /// costs a redelivery without that attempt counted, never a message.
+    AtCommit,
+}
 
 const MIGRATIONS: &[(&str, &str)] = &[(
     "0001_queues",
@@ -149,6 +170,8 @@ impl SqliteStore {
             }
             _ => None,
         };
+        #[cfg(test)]
+        let fsync_gate = syncer.as_ref().map(Syncer::gate);
         let writer = thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || run_writer(conn, index, jobs_rx, batch_max, &writer_counters, syncer))
@@ -183,6 +206,8 @@ impl SqliteStore {
                 counters,
                 checkpointer_stop,
                 checkpointer: Mutex::new(checkpointer),
+                #[cfg(test)]
+                fsync_gate,
             }),
         })
     }
@@ -225,7 +250,7 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, false).await
+        self.submit(f, false, Answer::WhenDurable).await
     }
 
     /// Like [`SqliteStore::write`], but `f` runs inside a savepoint that is
@@ -237,18 +262,31 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, true).await
+        self.submit(f, true, Answer::WhenDurable).await
     }
 
-    async fn submit<R, F>(&self, f: F, atomic: bool) -> Result<R>
+    /// Like [`SqliteStore::write_atomic`], but the caller is answered as
+    /// soon as the batch commits, before its fsync ([`Answer::AtCommit`]).
+    async fn write_atomic_at_commit<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
+    {
+        self.submit(f, true, Answer::AtCommit).await
+    }
+
+    async fn submit<R, F>(&self, f: F, atomic: bool, answer: Answer) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn: &Connection, index: &mut Index| {
-            run_job(conn, index, f, atomic, reply_tx)
-        });
+        let job = Job {
+            run: Box::new(move |conn: &Connection, index: &mut Index| {
+                run_job(conn, index, f, atomic, reply_tx)
+            }),
+            answer,
+        };
         let sender = self
             .inner
             .jobs
@@ -358,7 +396,9 @@ pub(super) struct Committed {
 /// With a `syncer`, commits are written without fsync and handed to the
 /// fsync threads (`sync.rs`), which fsync the WAL and only then answer the batch's
 /// callers; meanwhile the writer already runs the next batch. Nobody hears
-/// "ok" before the fsync, but the writer never waits for the disk.
+/// "ok" before the fsync, except the callers of [`Answer::AtCommit`] jobs
+/// (leases), answered right after the commit; the writer never waits for
+/// the disk.
 fn run_writer(
     conn: Connection,
     mut index: Index,
@@ -391,7 +431,7 @@ fn run_writer(
         counters
             .n_jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let completions = run_batch(&conn, &mut index, &mut batch);
+        let (at_commit, completions) = run_batch(&conn, &mut index, &mut batch);
         let replies = index.take_replies();
         let commit = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
         if let Some(error) = commit {
@@ -409,6 +449,9 @@ fn run_writer(
                     poisoned = Some(e.to_string());
                 }
             }
+            for completion in at_commit {
+                completion(Some(&error));
+            }
             finish(
                 Committed {
                     completions,
@@ -419,6 +462,9 @@ fn run_writer(
             continue;
         }
         counters.n_transactions.fetch_add(1, Ordering::Relaxed);
+        for completion in at_commit {
+            completion(None);
+        }
         let committed = Committed {
             completions,
             replies,
@@ -446,14 +492,21 @@ pub(super) fn finish(committed: Committed, error: Option<&str>) {
     answer(committed.replies, error);
 }
 
-fn run_batch(conn: &Connection, index: &mut Index, batch: &mut Vec<Job>) -> Vec<Completion> {
+/// Runs a batch's jobs in one transaction; returns the completions of the
+/// [`Answer::AtCommit`] jobs and those of the others.
+fn run_batch(
+    conn: &Connection,
+    index: &mut Index,
+    batch: &mut Vec<Job>,
+) -> (Vec<Completion>, Vec<Completion>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: every caller of the
         // batch gets an error and nothing was written.
         tracing::error!(cause = %e, n_jobs = batch.len(), "sqlite writer could not begin a transaction");
         batch.clear();
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
+    let mut at_commit = Vec::new();
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
         if conn.is_autocommit() {
@@ -464,9 +517,13 @@ fn run_batch(conn: &Connection, index: &mut Index, batch: &mut Vec<Job>) -> Vec<
             drop(job);
             continue;
         }
-        completions.push(job(conn, index));
+        let completion = (job.run)(conn, index);
+        match job.answer {
+            Answer::AtCommit => at_commit.push(completion),
+            Answer::WhenDurable => completions.push(completion),
+        }
     }
-    completions
+    (at_commit, completions)
 }
 
 /// How often the checkpointer looks at the writer's progress.
@@ -623,5 +680,85 @@ impl SpanStore for SqliteStore {
     }
     async fn prune_spans(&self, before_us: i64, rows_max: u64) -> Result<u64> {
         self.span_db()?.prune(before_us, rows_max).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::envelope::{MessageId, Payload};
+    use crate::storage::{ClaimPolicy, InsertPolicy, NewMessage, OverflowAction, QueueStore};
+
+    const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+    fn message() -> NewMessage {
+        NewMessage {
+            id: MessageId::new(),
+            payload: Payload::bytes("text/plain", b"m".to_vec()),
+            envelope: "{\"timestamp\":0,\"correlation_id\":\"c\"}".to_owned(),
+            visible_at: T0,
+            expires_at: None,
+            idempotency_key: None,
+        }
+    }
+
+    fn insert_policy() -> InsertPolicy {
+        InsertPolicy {
+            now: T0,
+            length_max: None,
+            overflow: OverflowAction::Reject,
+            dedup_until: T0,
+            queue_name: "q".to_owned(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
+        // Goal: with the fsyncs held back, a claim is answered (its commit
+        // is enough: see `Answer::AtCommit`) while a send committed in the
+        // same or an earlier batch still waits for its fsync.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(SqliteOptions {
+            path: Some(dir.path().join("answers.db")),
+            ..SqliteOptions::default()
+        })
+        .expect("open");
+        let q = store
+            .create_queue("q".to_owned(), "{}".to_owned(), T0)
+            .await
+            .expect("create")
+            .id;
+        store
+            .insert(q, vec![message()], insert_policy())
+            .await
+            .expect("first send");
+        let gate = store.inner.fsync_gate.clone().expect("a file store fsyncs");
+        gate.close();
+        let sender = store.clone();
+        let send =
+            tokio::spawn(async move { sender.insert(q, vec![message()], insert_policy()).await });
+        // Queued behind the send on the writer's channel: the send commits
+        // in this claim's batch or an earlier one.
+        while store.writer_stats().n_jobs < 3 {
+            tokio::task::yield_now().await;
+        }
+        let policy = ClaimPolicy {
+            now: T0,
+            lease_until: Timestamp(T0.0 + 1000),
+            attempts_max: 3,
+            dead_letter_to: None,
+        };
+        // The timeout only turns a claim that waits for the fsync (a hang,
+        // with the gate closed) into a failure.
+        let claimed = tokio::time::timeout(Duration::from_secs(10), store.claim(q, 1, policy))
+            .await
+            .expect("a claim was not answered before its fsync")
+            .expect("claim");
+        assert_eq!(claimed.deliveries.len(), 1);
+        assert!(!send.is_finished(), "a send was answered before its fsync");
+        gate.open();
+        send.await.expect("send task").expect("second send");
+        store.close().await;
     }
 }

@@ -186,8 +186,12 @@ impl QueueStore for SqliteStore {
         n_max: u32,
         policy: ClaimPolicy,
     ) -> Result<ClaimResult> {
-        self.write_atomic(move |conn, index| claim_messages(conn, index, queue_id, n_max, &policy))
-            .await
+        // Leases are answered at commit, not after the fsync: see
+        // `Answer::AtCommit` (a power cut can lose a lease, never a message).
+        self.write_atomic_at_commit(move |conn, index| {
+            claim_messages(conn, index, queue_id, n_max, &policy)
+        })
+        .await
     }
 
     async fn claim_or_wait(
@@ -196,7 +200,7 @@ impl QueueStore for SqliteStore {
         n_max: u32,
         policy: ClaimPolicy,
     ) -> Result<ClaimOrWait> {
-        self.write_atomic(move |conn, index| {
+        self.write_atomic_at_commit(move |conn, index| {
             let claimed = claim_messages(conn, index, queue_id, n_max, &policy)?;
             if !claimed.deliveries.is_empty() || !claimed.dead_lettered.is_empty() {
                 return Ok(ClaimOrWait::Claimed(claimed));

@@ -33,6 +33,9 @@ pub(super) struct Syncer {
 
 struct Shared {
     wal_path: PathBuf,
+    /// Lets a test hold the fsyncs back.
+    #[cfg(test)]
+    gate: Arc<Gate>,
     state: Mutex<State>,
     /// Signalled when a batch arrives or the writer closes.
     work: Condvar,
@@ -56,6 +59,8 @@ impl Syncer {
     pub(super) fn start(wal_path: PathBuf) -> Result<Syncer> {
         let shared = Arc::new(Shared {
             wal_path,
+            #[cfg(test)]
+            gate: Arc::default(),
             state: Mutex::new(State::default()),
             work: Condvar::new(),
         });
@@ -91,6 +96,12 @@ impl Syncer {
             .clone()
     }
 
+    /// The gate that holds this syncer's fsyncs back while a test says so.
+    #[cfg(test)]
+    pub(super) fn gate(&self) -> Arc<Gate> {
+        self.shared.gate.clone()
+    }
+
     /// Answers what is left and stops the threads.
     pub(super) fn close(self) {
         self.shared.state.lock().expect("sync state lock").closed = true;
@@ -117,6 +128,8 @@ fn run(shared: &Shared) {
             state.covered = state.last_committed;
             state.last_committed
         };
+        #[cfg(test)]
+        shared.gate.pass();
         let synced = sync(&shared.wal_path, &mut wal)
             .err()
             .map(|e| format!("{e}: {}", source_chain(&e)));
@@ -140,6 +153,34 @@ fn run(shared: &Shared) {
         };
         for committed in durable {
             finish(committed, error.as_deref());
+        }
+    }
+}
+
+/// Holds fsyncs back while closed, so a test can see what a caller hears
+/// before its commit is durable.
+#[cfg(test)]
+#[derive(Default)]
+pub(super) struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+}
+
+#[cfg(test)]
+impl Gate {
+    pub(super) fn close(&self) {
+        *self.closed.lock().expect("gate lock") = true;
+    }
+
+    pub(super) fn open(&self) {
+        *self.closed.lock().expect("gate lock") = false;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut closed = self.closed.lock().expect("gate lock");
+        while *closed {
+            closed = self.opened.wait(closed).expect("gate lock");
         }
     }
 }
