@@ -365,7 +365,7 @@ async fn settle(queues: Queues, mut outcomes: mpsc::UnboundedReceiver<Settling>)
             })
             .collect::<Vec<_>>();
         let leases: Vec<LeaseToken> = items.iter().map(|(lease, _)| lease.clone()).collect();
-        for (lease, result) in leases.iter().zip(queues.settle_all(items).await) {
+        for (lease, result) in leases.iter().zip(queues.settle_all_at_commit(items).await) {
             if let Err(e) = result {
                 tracing::warn!(lease = %lease, cause = %e, "push consumer could not settle a delivery");
             }

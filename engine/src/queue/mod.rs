@@ -33,9 +33,9 @@ use crate::config::QueueConfig;
 use crate::envelope::{Envelope, MessageId, OutgoingMessage, Payload};
 use crate::feed::{Feed, FeedKind};
 use crate::storage::{
-    ClaimPolicy, ClaimResult, DeadLettered, HistoryEntry, InsertPolicy, LeaseRef, MessageState,
-    NewMessage, OverflowAction, QueueId, QueueStore, Settlement, StaleReason, StorageError, Store,
-    StoredMessage,
+    Answered, ClaimPolicy, ClaimResult, DeadLettered, HistoryEntry, InsertPolicy, LeaseRef,
+    MessageState, NewMessage, OverflowAction, QueueId, QueueStore, Settlement, StaleReason,
+    StorageError, Store, StoredMessage,
 };
 use crate::telemetry::{self, DeliveryMode, MessageIds, Settled, Telemetry};
 
@@ -806,10 +806,31 @@ impl Queues {
 
     /// Settles many deliveries at once (one storage operation per queue):
     /// each is acked, retried or dead-lettered by its outcome, and each
-    /// succeeds or fails on its own. Results are in input order.
+    /// succeeds or fails on its own. Results are in input order, each given
+    /// once its change is durable.
     pub async fn settle_all(
         &self,
         outcomes: Vec<(LeaseToken, Outcome)>,
+    ) -> Vec<Result<(), QueueError>> {
+        self.settle_all_answered(outcomes, Answered::WhenDurable)
+            .await
+    }
+
+    /// [`Queues::settle_all`], answered at commit instead of once durable
+    /// ([`Answered::AtCommit`]). The push consumer settles this way: nobody
+    /// waits on its answer but the prefetch slots it frees, and a handler
+    /// can never know whether its ack outlived a power cut either way.
+    pub(crate) async fn settle_all_at_commit(
+        &self,
+        outcomes: Vec<(LeaseToken, Outcome)>,
+    ) -> Vec<Result<(), QueueError>> {
+        self.settle_all_answered(outcomes, Answered::AtCommit).await
+    }
+
+    async fn settle_all_answered(
+        &self,
+        outcomes: Vec<(LeaseToken, Outcome)>,
+        answered: Answered,
     ) -> Vec<Result<(), QueueError>> {
         let mut results: Vec<Option<Result<(), QueueError>>> =
             (0..outcomes.len()).map(|_| None).collect();
@@ -830,7 +851,7 @@ impl Queues {
             }
         }
         for (entry, items) in groups {
-            for (idx, result) in self.settle_group(&entry, items).await {
+            for (idx, result) in self.settle_group(&entry, items, answered).await {
                 results[idx] = Some(result);
             }
         }
@@ -887,6 +908,7 @@ impl Queues {
         &self,
         entry: &QueueEntry,
         items: Vec<(usize, LeaseToken, Settlement)>,
+        answered: Answered,
     ) -> Vec<(usize, Result<(), QueueError>)> {
         let now = self.inner.clock.now();
         let mut kinds = Vec::with_capacity(items.len());
@@ -926,7 +948,7 @@ impl Queues {
         }
         let results = match self
             .store(entry.spec.durable)
-            .settle_many(settlements, now)
+            .settle_many(settlements, now, answered)
             .await
         {
             Ok(results) => results,

@@ -11,9 +11,9 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload};
 use crate::storage::{
-    ClaimPolicy, DeadLetterQuery, DeadReason, FlowSummaryRow, InsertPolicy, LeaseRef, MessageState,
-    NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanKey, SpanRecord, SpanStore,
-    StaleReason, StorageError, Store,
+    Answered, ClaimPolicy, DeadLetterQuery, DeadReason, FlowSummaryRow, InsertPolicy, LeaseRef,
+    MessageState, NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanKey, SpanRecord,
+    SpanStore, StaleReason, StorageError, Store,
 };
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -255,6 +255,7 @@ async fn settle_many_settles_each_on_its_own(store: Store) {
                 (lease_of(q, &ms[2]), Settlement::Ack),
             ],
             at(1),
+            Answered::AtCommit,
         )
         .await
         .unwrap();

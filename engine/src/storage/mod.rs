@@ -396,6 +396,20 @@ pub struct QueueCounts {
     pub oldest_enqueued_at: Option<Timestamp>,
 }
 
+/// When the caller of a write hears its outcome. Under
+/// `Durability::Relaxed` both mean at commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Once the commit is on disk (fsynced): sends, acks through the API,
+    /// everything whose loss after a power cut would break a promise.
+    WhenDurable,
+    /// Once committed, before the fsync. A committed transaction is in the
+    /// operating system's page cache, so a crash of the engine (`kill -9`)
+    /// cannot undo it; only a power cut before the fsync can. PostgreSQL's
+    /// `synchronous_commit = off` for one transaction is the same promise.
+    AtCommit,
+}
+
 /// What a maintenance pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
@@ -517,11 +531,13 @@ pub trait QueueStore {
         now: Timestamp,
     ) -> impl Future<Output = Result<MessageId>> + Send;
     /// Settles many deliveries in one operation; each succeeds or fails on
-    /// its own (the outer error means none was attempted).
+    /// its own (the outer error means none was attempted). `answered` says
+    /// whether the caller waits for the fsync.
     fn settle_many(
         &self,
         settlements: Vec<(LeaseRef, Settlement)>,
         now: Timestamp,
+        answered: Answered,
     ) -> impl Future<Output = Result<Vec<Result<MessageId>>>> + Send;
     /// Dead-letters up to `n_max` ready or scheduled messages whose TTL ran out.
     fn expire(
@@ -796,8 +812,9 @@ impl QueueStore for Store {
         &self,
         settlements: Vec<(LeaseRef, Settlement)>,
         now: Timestamp,
+        answered: Answered,
     ) -> Result<Vec<Result<MessageId>>> {
-        dispatch!(self, s => s.settle_many(settlements, now).await)
+        dispatch!(self, s => s.settle_many(settlements, now, answered).await)
     }
     async fn expire(
         &self,

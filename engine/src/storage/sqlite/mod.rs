@@ -29,7 +29,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::storage::sqlite::index::{Index, WaiterReply, answer};
 use crate::storage::sqlite::sync::Syncer;
-use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, SpanStore, StorageError};
+use crate::storage::{
+    Answered, FlowSummaryRow, Result, SpanKey, SpanRecord, SpanStore, StorageError,
+};
 
 /// How the SQLite store is opened.
 #[derive(Clone, Debug)]
@@ -126,25 +128,12 @@ pub struct WriterStats {
 /// do once the commit's outcome is known.
 struct Job {
     run: JobFn,
-    answer: Answer,
+    answer: Answered,
 }
 /// A job's work: runs in the batch transaction, returns how to answer.
 type JobFn = Box<dyn FnOnce(&Connection, &mut Index) -> Completion + Send>;
 /// Called with the commit's error, if any; answers the caller.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
-
-/// When a job's caller hears its outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Answer {
-    /// Once its commit is on disk (fdatasynced): sends, acks, everything
-    /// whose loss after a power cut would break a promise.
-    WhenDurable,
-    /// Once committed, before the fsync. A commit is in the operating
-    /// system's page cache, so a `kill -9` of the engine cannot undo it;
-    /// only a power loss before the fsync can. Used for leases, whose loss
-    /// costs a redelivery without that attempt counted, never a message.
-    AtCommit,
-}
 
 const MIGRATIONS: &[(&str, &str)] = &[(
     "0001_queues",
@@ -250,7 +239,7 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, false, Answer::WhenDurable).await
+        self.submit(f, false, Answered::WhenDurable).await
     }
 
     /// Like [`SqliteStore::write`], but `f` runs inside a savepoint that is
@@ -262,20 +251,20 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, true, Answer::WhenDurable).await
+        self.submit(f, true, Answered::WhenDurable).await
     }
 
     /// Like [`SqliteStore::write_atomic`], but the caller is answered as
-    /// soon as the batch commits, before its fsync ([`Answer::AtCommit`]).
+    /// soon as the batch commits, before its fsync ([`Answered::AtCommit`]).
     async fn write_atomic_at_commit<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, true, Answer::AtCommit).await
+        self.submit(f, true, Answered::AtCommit).await
     }
 
-    async fn submit<R, F>(&self, f: F, atomic: bool, answer: Answer) -> Result<R>
+    async fn submit<R, F>(&self, f: F, atomic: bool, answer: Answered) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
@@ -396,7 +385,7 @@ pub(super) struct Committed {
 /// With a `syncer`, commits are written without fsync and handed to the
 /// fsync threads (`sync.rs`), which fsync the WAL and only then answer the batch's
 /// callers; meanwhile the writer already runs the next batch. Nobody hears
-/// "ok" before the fsync, except the callers of [`Answer::AtCommit`] jobs
+/// "ok" before the fsync, except the callers of [`Answered::AtCommit`] jobs
 /// (leases), answered right after the commit; the writer never waits for
 /// the disk.
 fn run_writer(
@@ -493,7 +482,7 @@ pub(super) fn finish(committed: Committed, error: Option<&str>) {
 }
 
 /// Runs a batch's jobs in one transaction; returns the completions of the
-/// [`Answer::AtCommit`] jobs and those of the others.
+/// [`Answered::AtCommit`] jobs and those of the others.
 fn run_batch(
     conn: &Connection,
     index: &mut Index,
@@ -519,8 +508,8 @@ fn run_batch(
         }
         let completion = (job.run)(conn, index);
         match job.answer {
-            Answer::AtCommit => at_commit.push(completion),
-            Answer::WhenDurable => completions.push(completion),
+            Answered::AtCommit => at_commit.push(completion),
+            Answered::WhenDurable => completions.push(completion),
         }
     }
     (at_commit, completions)
@@ -716,7 +705,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
         // Goal: with the fsyncs held back, a claim is answered (its commit
-        // is enough: see `Answer::AtCommit`) while a send committed in the
+        // is enough: see `Answered::AtCommit`) while a send committed in the
         // same or an earlier batch still waits for its fsync.
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(SqliteOptions {
@@ -756,6 +745,26 @@ mod tests {
             .expect("a claim was not answered before its fsync")
             .expect("claim");
         assert_eq!(claimed.deliveries.len(), 1);
+        // A push consumer's acks are answered at commit too.
+        let leased = &claimed.deliveries[0];
+        let lease = crate::storage::LeaseRef {
+            lease_gen: leased.lease_gen,
+            queue_id: q,
+            seq: leased.seq,
+            attempt: leased.attempts,
+        };
+        let settled = tokio::time::timeout(
+            Duration::from_secs(10),
+            store.settle_many(
+                vec![(lease, crate::storage::Settlement::Ack)],
+                T0,
+                Answered::AtCommit,
+            ),
+        )
+        .await
+        .expect("an ack at commit was not answered before its fsync")
+        .expect("settle");
+        assert!(settled[0].is_ok(), "{settled:?}");
         assert!(!send.is_finished(), "a send was answered before its fsync");
         gate.open();
         send.await.expect("send task").expect("second send");

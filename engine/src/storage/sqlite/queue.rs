@@ -18,10 +18,10 @@ use crate::envelope::{MessageId, Payload};
 use crate::storage::sqlite::index::{Entry, Index, NEVER_LEASED};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
-    ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason, DeathRecord,
-    HistoryEntry, InsertPolicy, InsertResult, Inserted, LeaseRef, MaintenanceReport, MessageState,
-    NewMessage, OverflowAction, QueueCounts, QueueId, QueueRow, QueueStore, Result, Settlement,
-    StaleReason, StorageError, StoredMessage, WaitTicket,
+    Answered, ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason,
+    DeathRecord, HistoryEntry, InsertPolicy, InsertResult, Inserted, LeaseRef, MaintenanceReport,
+    MessageState, NewMessage, OverflowAction, QueueCounts, QueueId, QueueRow, QueueStore, Result,
+    Settlement, StaleReason, StorageError, StoredMessage, WaitTicket,
 };
 
 /// The columns `read_message` decodes, in order. A macro so that hot
@@ -187,7 +187,7 @@ impl QueueStore for SqliteStore {
         policy: ClaimPolicy,
     ) -> Result<ClaimResult> {
         // Leases are answered at commit, not after the fsync: see
-        // `Answer::AtCommit` (a power cut can lose a lease, never a message).
+        // `Answered::AtCommit` (a power cut can lose a lease, never a message).
         self.write_atomic_at_commit(move |conn, index| {
             claim_messages(conn, index, queue_id, n_max, &policy)
         })
@@ -232,7 +232,9 @@ impl QueueStore for SqliteStore {
         settlement: Settlement,
         now: Timestamp,
     ) -> Result<MessageId> {
-        let mut results = self.settle_many(vec![(lease, settlement)], now).await?;
+        let mut results = self
+            .settle_many(vec![(lease, settlement)], now, Answered::WhenDurable)
+            .await?;
         results.pop().expect("one result per settlement")
     }
 
@@ -240,10 +242,11 @@ impl QueueStore for SqliteStore {
         &self,
         settlements: Vec<(LeaseRef, Settlement)>,
         now: Timestamp,
+        answered: Answered,
     ) -> Result<Vec<Result<MessageId>>> {
         // Each settlement is one independent change that either happens whole
         // or not at all; a stale one does not stop the others.
-        self.write(move |conn, index| {
+        let job = move |conn: &Connection, index: &mut Index| {
             let results = settlements
                 .into_iter()
                 .map(|(lease, settlement)| {
@@ -253,8 +256,8 @@ impl QueueStore for SqliteStore {
                 })
                 .collect();
             Ok(results)
-        })
-        .await
+        };
+        self.submit(job, false, answered).await
     }
 
     async fn expire(
