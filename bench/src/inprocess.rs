@@ -73,7 +73,7 @@ pub async fn run_traced(
     let (name, text) = match durability {
         Durability::Fsync => (
             "Switchyard (fsync)",
-            "in-process, SQLite WAL, fdatasync of the WAL before every acknowledgement",
+            "in-process, SQLite WAL, fdatasync of the WAL before a send is confirmed (leases and the push consumer's acks: at commit)",
         ),
         Durability::Relaxed => (
             "Switchyard (relaxed)",

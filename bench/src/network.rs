@@ -84,7 +84,7 @@ pub async fn run(
     let (name, text) = match mode {
         Mode::HttpPull => (
             "Switchyard HTTP (batch send, pull+ack)",
-            "server in-process over loopback HTTP; fsync before every answer; batches of 100",
+            "server in-process over loopback HTTP; fsync before sends and acks are answered (receives at commit); batches of 100",
         ),
         Mode::WebSocket => (
             "Switchyard WebSocket consume",
