@@ -386,8 +386,8 @@ pub(super) struct Committed {
 /// fsync threads (`sync.rs`), which fsync the WAL and only then answer the batch's
 /// callers; meanwhile the writer already runs the next batch. Nobody hears
 /// "ok" before the fsync, except the callers of [`Answered::AtCommit`] jobs
-/// (leases), answered right after the commit; the writer never waits for
-/// the disk.
+/// (leases, the push consumer's settlements), answered right after the
+/// commit; the writer never waits for the disk.
 fn run_writer(
     conn: Connection,
     mut index: Index,
@@ -704,9 +704,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
-        // Goal: with the fsyncs held back, a claim is answered (its commit
-        // is enough: see `Answered::AtCommit`) while a send committed in the
-        // same or an earlier batch still waits for its fsync.
+        // Goal: with the fsyncs held back, a claim and an ack asked to be
+        // answered at commit are (see `Answered::AtCommit`), while a send
+        // committed in the same or an earlier batch still waits for its fsync.
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(SqliteOptions {
             path: Some(dir.path().join("answers.db")),
