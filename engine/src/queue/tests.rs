@@ -1204,6 +1204,17 @@ async fn concurrent_sends_share_commits() {
     assert_eq!(queues.stats("orders").await.unwrap().ready, 500);
 }
 
+/// Fills `bulk` with 2000 messages of 4 KiB (about 8 MB), in batches of 100.
+async fn send_2000_of_4_kib(queues: &crate::queue::Queues) {
+    let payload = vec![b'x'; 4096];
+    for _ in 0..20 {
+        let batch = (0..100)
+            .map(|_| OutgoingMessage::bytes("text/plain", payload.clone()))
+            .collect();
+        queues.send_batch("bulk", batch).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn storage_returns_to_baseline_after_a_drain() {
     // Goal: the database file shrinks back once a queue is drained and
@@ -1213,13 +1224,7 @@ async fn storage_returns_to_baseline_after_a_drain() {
     let queues = f.engine.queues();
     queues.declare(QueueSpec::new("bulk")).await.unwrap();
     let baseline = f.engine.maintain().await.unwrap().size_bytes;
-    let payload = vec![b'x'; 4096];
-    for _ in 0..20 {
-        let batch = (0..100)
-            .map(|_| OutgoingMessage::bytes("text/plain", payload.clone()))
-            .collect();
-        queues.send_batch("bulk", batch).await.unwrap();
-    }
+    send_2000_of_4_kib(queues).await;
     let full = f.engine.maintain().await.unwrap().size_bytes;
     assert!(
         full > baseline + 8_000_000,
@@ -1268,13 +1273,7 @@ async fn the_wal_is_bounded_and_reused_after_maintenance() {
     let wal_size = || std::fs::metadata(&wal).expect("the WAL exists").len();
     let queues = engine.queues();
     queues.declare(QueueSpec::new("bulk")).await.unwrap();
-    let payload = vec![b'x'; 4096];
-    for _ in 0..20 {
-        let batch = (0..100)
-            .map(|_| OutgoingMessage::bytes("text/plain", payload.clone()))
-            .collect();
-        queues.send_batch("bulk", batch).await.unwrap();
-    }
+    send_2000_of_4_kib(queues).await;
     assert!(
         wal_size() > 4 * 1024 * 1024,
         "8 MB sent: WAL {}",

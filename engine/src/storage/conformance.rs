@@ -22,7 +22,8 @@ fn at(ms: i64) -> Timestamp {
     Timestamp(T0.0 + ms)
 }
 
-fn message(body: &str) -> NewMessage {
+/// Shared with the SQLite backend's own tests.
+pub(super) fn message(body: &str) -> NewMessage {
     NewMessage {
         id: MessageId::new(),
         payload: Payload::bytes("text/plain", body.as_bytes().to_vec()),
@@ -33,7 +34,8 @@ fn message(body: &str) -> NewMessage {
     }
 }
 
-fn insert_policy(now: Timestamp) -> InsertPolicy {
+/// Shared with the SQLite backend's own tests.
+pub(super) fn insert_policy(now: Timestamp) -> InsertPolicy {
     InsertPolicy {
         now,
         length_max: None,
@@ -43,7 +45,8 @@ fn insert_policy(now: Timestamp) -> InsertPolicy {
     }
 }
 
-fn claim_policy(now: Timestamp, lease_ms: i64) -> ClaimPolicy {
+/// Shared with the SQLite backend's own tests.
+pub(super) fn claim_policy(now: Timestamp, lease_ms: i64) -> ClaimPolicy {
     ClaimPolicy {
         now,
         lease_until: Timestamp(now.0 + lease_ms),
@@ -85,7 +88,8 @@ async fn wait_in_line(
     }
 }
 
-fn lease_of(queue_id: QueueId, m: &crate::storage::StoredMessage) -> LeaseRef {
+/// Shared with the SQLite backend's own tests.
+pub(super) fn lease_of(queue_id: QueueId, m: &crate::storage::StoredMessage) -> LeaseRef {
     LeaseRef {
         lease_gen: m.lease_gen,
         queue_id,

@@ -676,31 +676,10 @@ impl SpanStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::envelope::{MessageId, Payload};
-    use crate::storage::{ClaimPolicy, InsertPolicy, NewMessage, OverflowAction, QueueStore};
+    use crate::storage::conformance::{claim_policy, insert_policy, lease_of, message};
+    use crate::storage::{QueueStore, Settlement};
 
     const T0: Timestamp = Timestamp(1_800_000_000_000);
-
-    fn message() -> NewMessage {
-        NewMessage {
-            id: MessageId::new(),
-            payload: Payload::bytes("text/plain", b"m".to_vec()),
-            envelope: "{\"timestamp\":0,\"correlation_id\":\"c\"}".to_owned(),
-            visible_at: T0,
-            expires_at: None,
-            idempotency_key: None,
-        }
-    }
-
-    fn insert_policy() -> InsertPolicy {
-        InsertPolicy {
-            now: T0,
-            length_max: None,
-            overflow: OverflowAction::Reject,
-            dedup_until: T0,
-            queue_name: "q".to_owned(),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
@@ -719,25 +698,23 @@ mod tests {
             .expect("create")
             .id;
         store
-            .insert(q, vec![message()], insert_policy())
+            .insert(q, vec![message("first")], insert_policy(T0))
             .await
             .expect("first send");
         let gate = store.inner.fsync_gate.clone().expect("a file store fsyncs");
         gate.close();
         let sender = store.clone();
-        let send =
-            tokio::spawn(async move { sender.insert(q, vec![message()], insert_policy()).await });
+        let send = tokio::spawn(async move {
+            sender
+                .insert(q, vec![message("second")], insert_policy(T0))
+                .await
+        });
         // Queued behind the send on the writer's channel: the send commits
         // in this claim's batch or an earlier one.
         while store.writer_stats().n_jobs < 3 {
             tokio::task::yield_now().await;
         }
-        let policy = ClaimPolicy {
-            now: T0,
-            lease_until: Timestamp(T0.0 + 1000),
-            attempts_max: 3,
-            dead_letter_to: None,
-        };
+        let policy = claim_policy(T0, 1000);
         // The timeout only turns a claim that waits for the fsync (a hang,
         // with the gate closed) into a failure.
         let claimed = tokio::time::timeout(Duration::from_secs(10), store.claim(q, 1, policy))
@@ -746,20 +723,10 @@ mod tests {
             .expect("claim");
         assert_eq!(claimed.deliveries.len(), 1);
         // A push consumer's acks are answered at commit too.
-        let leased = &claimed.deliveries[0];
-        let lease = crate::storage::LeaseRef {
-            lease_gen: leased.lease_gen,
-            queue_id: q,
-            seq: leased.seq,
-            attempt: leased.attempts,
-        };
+        let lease = lease_of(q, &claimed.deliveries[0]);
         let settled = tokio::time::timeout(
             Duration::from_secs(10),
-            store.settle_many(
-                vec![(lease, crate::storage::Settlement::Ack)],
-                T0,
-                Answered::AtCommit,
-            ),
+            store.settle_many(vec![(lease, Settlement::Ack)], T0, Answered::AtCommit),
         )
         .await
         .expect("an ack at commit was not answered before its fsync")
