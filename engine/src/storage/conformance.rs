@@ -12,8 +12,8 @@ use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload};
 use crate::storage::{
     Answered, ClaimPolicy, DeadLetterQuery, DeadReason, FlowSummaryRow, InsertPolicy, LeaseRef,
-    MessageState, NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanKey, SpanRecord,
-    SpanStore, StaleReason, StorageError, Store,
+    MessageState, NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanBatch, SpanKey,
+    SpanRecord, SpanStore, StaleReason, StorageError, Store,
 };
 
 const T0: Timestamp = Timestamp(1_800_000_000_000);
@@ -801,6 +801,12 @@ fn span(trace: &str, id: &str, correlation: &str, message: &str, start_us: i64) 
     }
 }
 
+/// Stores `spans` as one batch.
+fn record(store: &Store, spans: Vec<SpanRecord>) {
+    let batch = SpanBatch::from_records(&spans).expect("spans of a flow");
+    store.record_spans(&batch).unwrap();
+}
+
 async fn spans_are_found_by_correlation_trace_and_message(store: Store) {
     let a = span("t1", "s1", "c1", "m1", 10);
     let mut b = span("t1", "s2", "c1", "m2", 5);
@@ -808,9 +814,7 @@ async fn spans_are_found_by_correlation_trace_and_message(store: Store) {
     b.status = "error".to_owned();
     b.status_message = Some("boom".to_owned());
     let c = span("t2", "s3", "c2", "m1", 20);
-    store
-        .record_spans(vec![a.clone(), b.clone(), c.clone()])
-        .unwrap();
+    record(&store, vec![a.clone(), b.clone(), c.clone()]);
     let by = |key| store.spans(key, 100);
     assert_eq!(
         by(SpanKey::Correlation("c1".to_owned())).await.unwrap(),
@@ -844,13 +848,14 @@ async fn recent_flows_summarize_the_latest_activity(store: Store) {
     dead.operation = Some("dead_letter".to_owned());
     dead.status = "error".to_owned();
     dead.queue = Some("orders.dlq".to_owned());
-    store
-        .record_spans(vec![
+    record(
+        &store,
+        vec![
             span("t1", "s1", "c1", "m1", 10),
             dead,
             span("t2", "s3", "c2", "m2", 20),
-        ])
-        .unwrap();
+        ],
+    );
     let flows = store.recent_flows(10, 1000).await.unwrap();
     assert_eq!(
         flows,
@@ -886,9 +891,7 @@ async fn recent_flows_summarize_the_latest_activity(store: Store) {
 async fn spans_are_pruned_by_age_then_count(store: Store) {
     // One batch per span here, so whole-batch retention is per span.
     for n in 0..6 {
-        store
-            .record_spans(vec![span("t", &format!("s{n}"), "c", "m", n * 10)])
-            .unwrap();
+        record(&store, vec![span("t", &format!("s{n}"), "c", "m", n * 10)]);
     }
     assert_eq!(
         store.prune_spans(20, 100).await.unwrap(),
@@ -917,7 +920,7 @@ async fn spans_are_pruned_by_age_then_count(store: Store) {
     let batch = (6..9)
         .map(|n| span("t", &format!("s{n}"), "c", "m", 100 + n))
         .collect();
-    store.record_spans(batch).unwrap();
+    record(&store, batch);
     assert_eq!(
         store.prune_spans(0, 3).await.unwrap(),
         3,

@@ -11,10 +11,13 @@
 //! visible messages and lease them until `lease_until`", never what a retry
 //! policy or a saga is. Nothing outside this module names `rusqlite`.
 
+pub(crate) mod span_batch;
 pub mod sqlite;
 
 #[cfg(test)]
 mod conformance;
+
+pub use span_batch::SpanBatch;
 
 use std::future::Future;
 
@@ -688,9 +691,10 @@ pub struct FlowSummaryRow {
 /// The engine's own copy of its spans, for flow queries without an external
 /// tracing backend.
 pub trait SpanStore {
-    /// Stores finished spans. Called from the span exporter's own thread,
-    /// never from an async task: it may block.
-    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()>;
+    /// Stores a batch of finished spans, encoded once for every backend.
+    /// Called from the span exporter's own thread, never from an async
+    /// task: it may block.
+    fn record_spans(&self, batch: &SpanBatch) -> Result<()>;
     /// Spans matching `key`, by start time, at most `n_max`.
     fn spans(
         &self,
@@ -744,8 +748,8 @@ impl Store {
 }
 
 impl SpanStore for Store {
-    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
-        dispatch!(self, s => s.record_spans(spans))
+    fn record_spans(&self, batch: &SpanBatch) -> Result<()> {
+        dispatch!(self, s => s.record_spans(batch))
     }
     async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
         dispatch!(self, s => s.spans(key, n_max).await)

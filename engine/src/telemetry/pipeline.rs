@@ -20,7 +20,8 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use super::record;
 use super::span::RawSpan;
 use super::{DynSpanExporter, SCOPE};
-use crate::storage::{SpanStore, Store};
+use crate::storage::span_batch::{SpanBatchBuilder, SpanView};
+use crate::storage::{SpanBatch, SpanRecord, SpanStore, Store};
 
 /// A finished span: the engine's own, or one of the application's from the
 /// SDK (handler code's `tracing` spans, bridged by tracing-opentelemetry).
@@ -261,18 +262,12 @@ impl Shared {
     }
 
     fn export(&self, sinks: &mut Sinks, spans: Vec<Finished>) {
-        if let Some(store) = &sinks.store {
-            let records: Vec<_> = spans
-                .iter()
-                .map(|span| match span {
-                    Finished::Raw(raw) => record::raw_to_record(raw),
-                    Finished::Sdk(data) => record::to_record((**data).clone()),
-                })
-                .collect();
-            let n = records.len() as u64;
-            match store.record_spans(records) {
+        if let Some(store) = &sinks.store
+            && let Some(batch) = encode(&spans)
+        {
+            match store.record_spans(&batch) {
                 Ok(()) => {
-                    self.n_stored.fetch_add(n, Ordering::Relaxed);
+                    self.n_stored.fetch_add(batch.n_spans(), Ordering::Relaxed);
                 }
                 Err(e) => tracing::warn!(cause = %format!("{e:#}"), "could not store spans"),
             }
@@ -300,6 +295,30 @@ impl Shared {
             }
         }
     }
+}
+
+/// The batch the store keeps: the engine's spans encoded straight from
+/// their fields, application spans through their stored form. `None` when
+/// no span belongs to a flow.
+fn encode(spans: &[Finished]) -> Option<SpanBatch> {
+    let records: Vec<SpanRecord> = spans
+        .iter()
+        .filter_map(|span| match span {
+            Finished::Raw(_) => None,
+            Finished::Sdk(data) => Some(record::to_record((**data).clone())),
+        })
+        .collect();
+    let mut records = records.iter();
+    let mut builder = SpanBatchBuilder::with_capacity(spans.len());
+    for span in spans {
+        builder.push(match span {
+            Finished::Raw(raw) => record::raw_view(raw),
+            Finished::Sdk(_) => {
+                SpanView::of_record(records.next().expect("one record per SDK span"))
+            }
+        });
+    }
+    builder.finish()
 }
 
 /// Marks the pipeline stopped and wakes every waiter when the exporter

@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use super::span::{RawSpan, hex};
 use crate::storage::SpanRecord;
+use crate::storage::span_batch::{Entry, Name, SpanView};
 use crate::telemetry::attr;
 
 fn micros(t: SystemTime) -> i64 {
@@ -58,36 +59,46 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
     record
 }
 
-/// One of the engine's own spans as stored: the ids and typed fields
-/// directly, without going through an attribute list.
-pub(crate) fn raw_to_record(span: &RawSpan) -> SpanRecord {
+/// One of the engine's own spans as the store encodes it: its ids as bytes
+/// and its fields borrowed, without a [`SpanRecord`] (and its dozen strings)
+/// in between.
+pub(crate) fn raw_view(span: &RawSpan) -> SpanView<'_> {
     let start_us = micros(span.start);
     let end_us = micros(span.end);
-    let (status, status_message) = status(&span.status);
     let ids = &span.ids;
-    let mut record = SpanRecord {
-        trace_id: hex(&span.trace_id.to_bytes()),
-        span_id: hex(&span.span_id.to_bytes()),
-        parent_span_id: parent(span.parent_span_id),
-        name: span.name(),
-        kind: kind(&span.kind).to_owned(),
+    let message_id = Entry::Uuid(*ids.message_id.0.as_bytes());
+    let (status, status_message) = match &span.status {
+        Status::Ok => ("ok", None),
+        Status::Error { description } => ("error", Some(&**description)),
+        Status::Unset => ("unset", None),
+    };
+    SpanView {
+        trace_id: Entry::Hex16(span.trace_id.to_bytes()),
+        span_id: Entry::Hex8(span.span_id.to_bytes()),
+        parent_span_id: (span.parent_span_id != SpanId::INVALID)
+            .then(|| Entry::Hex8(span.parent_span_id.to_bytes())),
+        name: Name::VerbQueue(span.verb, &ids.queue),
+        kind: kind(&span.kind),
         start_us,
         duration_us: (end_us - start_us).max(0),
-        status: status.to_owned(),
+        status,
         status_message,
-        operation: Some(span.operation.to_owned()),
-        queue: Some(ids.queue.to_string()),
-        message_id: Some(ids.message_id.to_string()),
-        correlation_id: Some(ids.correlation_id()),
-        causation_id: ids.causation_id.as_deref().map(str::to_owned),
+        operation: Some(span.operation),
+        queue: Some(&ids.queue),
+        message_id: Some(message_id),
+        correlation_id: Some(ids.correlation_id.as_deref().map_or(message_id, Entry::of)),
+        causation_id: ids.causation_id.as_deref().map(Entry::of),
         attempt: span.attempt.map(i64::from),
-        outcome: span.outcome.map(str::to_owned),
-        ..SpanRecord::default()
-    };
-    for kv in &span.extra {
-        take_attribute(&mut record, kv.key.clone(), kv.value.clone());
+        outcome: span.outcome,
+        attributes: (!span.extra.is_empty()).then(|| {
+            let mut record = SpanRecord::default();
+            for kv in &span.extra {
+                take_attribute(&mut record, kv.key.clone(), kv.value.clone());
+            }
+            serde_json::to_string(&record.attributes).expect("attributes serialize")
+        }),
+        links: Vec::new(),
     }
-    record
 }
 
 fn parent(id: SpanId) -> Option<String> {
@@ -139,5 +150,84 @@ fn take_attribute(record: &mut SpanRecord, key: Key, value: Value) {
             };
             record.attributes.insert(key.to_string(), json);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use opentelemetry::{InstrumentationScope, KeyValue};
+
+    use super::*;
+    use crate::envelope::{Envelope, MessageId};
+    use crate::storage::span_batch::{SpanBatchBuilder, decode};
+    use crate::telemetry::MessageIds;
+    use crate::telemetry::span::{Ids, Parent};
+
+    /// The store encodes the engine's spans from their fields; exporters
+    /// get them as the SDK's `SpanData`. Both must say the same: the
+    /// stored form equals the exported span in stored form.
+    #[test]
+    fn an_engine_span_is_stored_as_it_is_exported() {
+        let ids = Ids::new(1.0);
+        let queue: Arc<str> = Arc::from("orders");
+        // A message whose correlation id is its own (the default).
+        let id = MessageId::new();
+        let own = Envelope {
+            correlation_id: id.to_string(),
+            ..Envelope::default()
+        };
+        let own = MessageIds::new(&queue, id, &own);
+        let envelope = Envelope {
+            correlation_id: "order-7".to_owned(),
+            causation_id: Some("0190a5b2-c3d4-7000-8000-000000000001".to_owned()),
+            ..Envelope::default()
+        };
+        let correlated = MessageIds::new(&queue, MessageId::new(), &envelope);
+        let start = UNIX_EPOCH + Duration::from_micros(1_800_000_000_123_456);
+        let send = RawSpan::new(
+            ids.place(None),
+            SpanKind::Producer,
+            ("send", "send", "send"),
+            &own,
+            start,
+        );
+        let mut process = RawSpan::new(
+            ids.place(Some(&Parent::of(&send))),
+            SpanKind::Consumer,
+            ("process", "process", "process"),
+            &correlated,
+            start + Duration::from_micros(250),
+        );
+        process.attempt = Some(2);
+        process.outcome = Some("retry_scheduled");
+        process.status = Status::error("card declined");
+        process.end = start + Duration::from_micros(900);
+        process
+            .extra
+            .push(KeyValue::new(attr::SOURCE, "checkout".to_owned()));
+        process
+            .extra
+            .push(KeyValue::new(attr::RETRY_DUE_MS, 17_i64));
+        let spans = [send, process];
+
+        let mut builder = SpanBatchBuilder::with_capacity(spans.len());
+        for span in &spans {
+            builder.push(raw_view(span));
+        }
+        let stored = decode(builder.finish().unwrap().blob()).unwrap();
+        let scope = InstrumentationScope::builder("test").build();
+        let exported: Vec<SpanRecord> = spans
+            .iter()
+            .map(|span| to_record(span.to_span_data(&scope)))
+            .collect();
+        assert_eq!(stored, exported);
+        assert_eq!(stored[0].correlation_id, stored[0].message_id);
+        assert_eq!(stored[1].correlation_id.as_deref(), Some("order-7"));
+        assert_eq!(stored[1].name, "process orders");
+        assert_eq!(stored[1].parent_span_id, Some(stored[0].span_id.clone()));
+        assert_eq!(stored[1].attributes.len(), 2, "{:?}", stored[1].attributes);
     }
 }

@@ -14,7 +14,6 @@
 
 mod index;
 mod queue;
-mod span_codec;
 mod spans;
 mod sync;
 
@@ -30,7 +29,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::storage::sqlite::index::{Index, WaiterReply, answer};
 use crate::storage::sqlite::sync::Syncer;
 use crate::storage::{
-    Answered, FlowSummaryRow, Result, SpanKey, SpanRecord, SpanStore, StorageError,
+    Answered, FlowSummaryRow, Result, SpanBatch, SpanKey, SpanRecord, SpanStore, StorageError,
 };
 
 /// How the SQLite store is opened.
@@ -658,8 +657,8 @@ impl SqliteStore {
 }
 
 impl SpanStore for SqliteStore {
-    fn record_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
-        self.span_db()?.record(spans)
+    fn record_spans(&self, batch: &SpanBatch) -> Result<()> {
+        self.span_db()?.record(batch)
     }
     async fn spans(&self, key: SpanKey, n_max: u32) -> Result<Vec<SpanRecord>> {
         self.span_db()?.spans(key, n_max).await

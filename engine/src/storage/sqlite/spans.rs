@@ -6,7 +6,7 @@
 //! lose the last second of them; a process crash loses nothing committed.
 //!
 //! Writes come in batches from the span exporter's thread and take one
-//! transaction each: one row per batch ([`span_codec`] lays it out) and one
+//! transaction each: one row per batch (encoded by [`span_batch`]) and one
 //! integer key row per distinct correlation, message and trace id (see the
 //! migrations). Reads use their own connection on the WAL snapshot.
 
@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params};
-use rustc_hash::FxHashSet;
 
-use crate::storage::{FlowSummaryRow, Result, SpanKey, SpanRecord, StorageError};
+use crate::storage::span_batch::{self, KeyKind, key_id};
+use crate::storage::{FlowSummaryRow, Result, SpanBatch, SpanKey, SpanRecord, StorageError};
 
 use super::backend;
-use super::span_codec;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite-spans/0001_spans.sql"),
@@ -58,32 +57,8 @@ impl SpanDb {
     }
 
     /// Stores a batch in one transaction: one row for the batch, one key
-    /// row per distinct correlation, message and trace id in it. Spans
-    /// without a correlation id belong to no flow and are not kept.
-    pub(crate) fn record(&self, spans: Vec<SpanRecord>) -> Result<()> {
-        let spans: Vec<SpanRecord> = spans
-            .into_iter()
-            .filter(|s| s.correlation_id.is_some())
-            .collect();
-        let Some(last_start_us) = spans.iter().map(|s| s.start_us).max() else {
-            return Ok(());
-        };
-        let mut keys: FxHashSet<i64> =
-            FxHashSet::with_capacity_and_hasher(spans.len() * 2, Default::default());
-        for span in &spans {
-            if let Some(c) = &span.correlation_id {
-                keys.insert(key_id(KeyKind::Correlation, c));
-            }
-            // A message whose correlation id is its own id (the default) is
-            // found through its correlation key.
-            if let Some(m) = &span.message_id
-                && span.correlation_id.as_ref() != Some(m)
-            {
-                keys.insert(key_id(KeyKind::Message, m));
-            }
-            keys.insert(key_id(KeyKind::Trace, &span.trace_id));
-        }
-        let blob = span_codec::encode(&spans);
+    /// row per distinct key in it.
+    pub(crate) fn record(&self, batch: &SpanBatch) -> Result<()> {
         let mut conn = self.inner.writer.lock().expect("span writer lock");
         let tx = conn
             .transaction()
@@ -93,10 +68,10 @@ impl SpanDb {
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
-                last_start_us,
-                spans.len() as i64,
-                blob,
-                span_codec::FORMAT
+                batch.last_start_us(),
+                batch.n_spans() as i64,
+                batch.blob(),
+                span_batch::FORMAT
             ])
         })
         .map_err(|e| backend("store a span batch", e))?;
@@ -107,7 +82,7 @@ impl SpanDb {
                     "INSERT OR IGNORE INTO span_key_ids (key, batch_id) VALUES (?1, ?2)",
                 )
                 .map_err(|e| backend("prepare the span key insert", e))?;
-            for key in keys {
+            for key in batch.keys() {
                 insert
                     .execute(params![key, batch_id])
                     .map_err(|e| backend("store a span key", e))?;
@@ -319,8 +294,8 @@ pub(crate) fn span_db_path(queue_db: &Path) -> PathBuf {
     queue_db.with_extension("spans.db")
 }
 
-/// A stored batch: format 2 ([`span_codec`]), or format 1 (JSON, LZ4) as
-/// written before migration 2.
+/// A stored batch: format 3 or 2 ([`span_batch`]), or format 1 (JSON, LZ4)
+/// as written before migration 2.
 fn decode(batch_id: i64, format: i64, blob: &[u8]) -> Result<Vec<SpanRecord>> {
     let corrupt = |e: String| StorageError::Corrupt(format!("span batch {batch_id}: {e}"));
     match format {
@@ -329,58 +304,9 @@ fn decode(batch_id: i64, format: i64, blob: &[u8]) -> Result<Vec<SpanRecord>> {
                 lz4_flex::decompress_size_prepended(blob).map_err(|e| corrupt(e.to_string()))?;
             serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
         }
-        2 => span_codec::decode(blob).map_err(corrupt),
+        2 | 3 => span_batch::decode(blob).map_err(corrupt),
         other => Err(corrupt(format!("unknown format {other}"))),
     }
-}
-
-/// Which id a key stands for.
-#[derive(Clone, Copy, Debug)]
-enum KeyKind {
-    Correlation = 0,
-    Message = 1,
-    Trace = 2,
-}
-
-impl KeyKind {
-    /// The prefix of format-1 text keys.
-    fn prefix(self) -> char {
-        match self {
-            KeyKind::Correlation => 'c',
-            KeyKind::Message => 'm',
-            KeyKind::Trace => 't',
-        }
-    }
-}
-
-/// The integer key of an id: its kind in the top two bits, then the
-/// leading 62 bits of the id when it starts with 16 hex digits (UUIDs, with
-/// or without dashes, and trace ids: time-ordered for ours), else of its
-/// FNV-1a hash. Different ids may share a key; readers filter exactly.
-fn key_id(kind: KeyKind, id: &str) -> i64 {
-    let mut prefix = 0u64;
-    let mut n_digits = 0;
-    for c in id.chars() {
-        if n_digits == 16 {
-            break;
-        }
-        match c.to_digit(16) {
-            Some(d) => {
-                prefix = prefix << 4 | u64::from(d);
-                n_digits += 1;
-            }
-            None if c == '-' => {}
-            None => break,
-        }
-    }
-    let bits = if n_digits == 16 {
-        prefix
-    } else {
-        id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-    };
-    ((kind as u64) << 62 | (bits >> 2)) as i64
 }
 
 fn open(path: Option<&Path>) -> Result<Connection> {
@@ -447,25 +373,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_keep_uuid_order_within_a_kind_and_hash_other_ids() {
-        let a = key_id(KeyKind::Correlation, "0190a5b2-c3d4-7000-8000-000000000001");
-        let b = key_id(KeyKind::Correlation, "0190a5b2-c3d5-7000-8000-000000000001");
-        assert!(a < b, "later UUID v7, larger key");
-        assert_eq!(
-            key_id(KeyKind::Trace, "0190a5b2c3d470008000000000000001"),
-            key_id(KeyKind::Trace, "0190a5b2-c3d4-7000-8000-000000000001"),
-        );
-        assert_ne!(
-            key_id(KeyKind::Trace, "0190a5b2c3d470008000000000000001"),
-            key_id(KeyKind::Correlation, "0190a5b2c3d470008000000000000001"),
-        );
-        assert_ne!(
-            key_id(KeyKind::Correlation, "order-7"),
-            key_id(KeyKind::Correlation, "order-8")
-        );
-    }
-
     #[tokio::test]
     async fn batches_written_before_migration_2_are_still_found() {
         let dir = tempfile::tempdir().unwrap();
@@ -496,7 +403,8 @@ mod tests {
         }
         let db = SpanDb::open(Some(&queue_db)).unwrap();
         let new = span("order-7", "m-2", "1af7651916cd43dd8448eb211c80319c");
-        db.record(vec![new.clone()]).unwrap();
+        db.record(&SpanBatch::from_records(std::slice::from_ref(&new)).unwrap())
+            .unwrap();
         let flow = db
             .spans(SpanKey::Correlation("order-7".into()), 100)
             .await
