@@ -52,7 +52,10 @@ pub enum Outcome {
 /// Options of a push consumer.
 #[derive(Clone, Debug)]
 pub struct ConsumeOptions {
-    /// Most deliveries leased and not yet settled.
+    /// Most deliveries handed out and not yet handled. A handled delivery
+    /// frees its slot when its outcome goes to storage, before the commit
+    /// (as an ack sent to RabbitMQ frees its slot), so up to twice this many
+    /// messages may be leased to the consumer while acks commit.
     pub prefetch: u32,
     /// Most handlers running at once (at most `prefetch`).
     pub concurrency: u32,
@@ -365,12 +368,16 @@ async fn settle(queues: Queues, mut outcomes: mpsc::UnboundedReceiver<Settling>)
             })
             .collect::<Vec<_>>();
         let leases: Vec<LeaseToken> = items.iter().map(|(lease, _)| lease.clone()).collect();
+        // Handled deliveries leave the prefetch window now, as an ack sent
+        // to RabbitMQ frees its slot: the next claim need not wait for this
+        // commit (they often share one). The messages stay leased, so
+        // invisible, until it lands; the drain still waits for it.
+        drop(slots);
         for (lease, result) in leases.iter().zip(queues.settle_all_at_commit(items).await) {
             if let Err(e) = result {
                 tracing::warn!(lease = %lease, cause = %e, "push consumer could not settle a delivery");
             }
         }
-        drop(slots);
     }
 }
 
