@@ -24,6 +24,7 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
     let start_us = micros(span.start_time);
     let end_us = micros(span.end_time);
     let (status, status_message) = status(&span.status);
+    let status_message = status_message.map(str::to_owned);
     let mut record = SpanRecord {
         trace_id: hex(&span.span_context.trace_id().to_bytes()),
         span_id: hex(&span.span_context.span_id().to_bytes()),
@@ -67,11 +68,7 @@ pub(crate) fn raw_view(span: &RawSpan) -> SpanView<'_> {
     let end_us = micros(span.end);
     let ids = &span.ids;
     let message_id = Entry::Uuid(*ids.message_id.0.as_bytes());
-    let (status, status_message) = match &span.status {
-        Status::Ok => ("ok", None),
-        Status::Error { description } => ("error", Some(&**description)),
-        Status::Unset => ("unset", None),
-    };
+    let (status, status_message) = status(&span.status);
     SpanView {
         trace_id: Entry::Hex16(span.trace_id.to_bytes()),
         span_id: Entry::Hex8(span.span_id.to_bytes()),
@@ -91,6 +88,7 @@ pub(crate) fn raw_view(span: &RawSpan) -> SpanView<'_> {
         attempt: span.attempt.map(i64::from),
         outcome: span.outcome,
         attributes: (!span.extra.is_empty()).then(|| {
+            // The same mapping as an exported span's attributes get.
             let mut record = SpanRecord::default();
             for kv in &span.extra {
                 take_attribute(&mut record, kv.key.clone(), kv.value.clone());
@@ -115,10 +113,10 @@ fn kind(kind: &SpanKind) -> &'static str {
     }
 }
 
-fn status(status: &Status) -> (&'static str, Option<String>) {
+fn status(status: &Status) -> (&'static str, Option<&str>) {
     match status {
         Status::Ok => ("ok", None),
-        Status::Error { description } => ("error", Some(description.to_string())),
+        Status::Error { description } => ("error", Some(description)),
         Status::Unset => ("unset", None),
     }
 }
