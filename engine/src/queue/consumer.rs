@@ -181,8 +181,8 @@ struct Run {
     idle_poll: Duration,
 }
 
-/// A handled delivery waiting to be settled; holding its slot until then
-/// keeps it counted against the prefetch.
+/// A handled delivery on its way to the settler, holding its slot (counted
+/// against the prefetch) until the settler takes it.
 type Settling = (LeaseToken, Outcome, OwnedSemaphorePermit);
 
 /// Most outcomes settled in one storage operation.
@@ -227,7 +227,9 @@ impl Run {
                 break;
             }
         }
-        // Drain: every slot back means every delivery was handled and settled.
+        // Drain: every slot back means every delivery was handled and its
+        // outcome taken by the settler, which commits what it holds before
+        // it ends.
         let _ = self.slots.acquire_many(self.prefetch).await;
         drop(settle_tx);
         let _ = settler.await;

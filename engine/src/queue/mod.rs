@@ -818,8 +818,8 @@ impl Queues {
 
     /// [`Queues::settle_all`], answered at commit instead of once durable
     /// ([`Answered::AtCommit`]). The push consumer settles this way: nobody
-    /// waits on its answer but the prefetch slots it frees, and a handler
-    /// can never know whether its ack outlived a power cut either way.
+    /// waits on its answer but the consumer's drain, and a handler can never
+    /// know whether its ack outlived a power cut either way.
     pub(crate) async fn settle_all_at_commit(
         &self,
         outcomes: Vec<(LeaseToken, Outcome)>,
@@ -966,13 +966,14 @@ impl Queues {
                     .collect();
             }
         };
-        let mut dead_lettered = false;
+        let (mut dead_lettered, mut retried) = (false, false);
         let answers = kinds
             .into_iter()
             .zip(results)
             .map(|((idx, lease, kind, settled), result)| match result {
                 Ok(id) => {
                     dead_lettered |= matches!(kind, FeedKind::DeadLettered { .. });
+                    retried |= matches!(kind, FeedKind::RetryScheduled { .. });
                     let key = (entry.spec.durable, lease.seq, lease.lease_gen);
                     self.inner
                         .telemetry
@@ -992,6 +993,11 @@ impl Queues {
             .collect();
         if dead_lettered && let Some((_, dlq)) = &entry.dead_letter {
             self.wake(dlq.as_str());
+        }
+        if retried {
+            // A consumer that went to wait before this commit knows nothing
+            // of the retry: woken, it looks again and sleeps until it is due.
+            entry.wake.notify_waiters();
         }
         answers
     }

@@ -1348,6 +1348,69 @@ async fn no_delivery_is_stranded_between_a_waiting_consumer_and_its_wake_up() {
     assert_eq!((stats.ready, stats.in_flight), (0, 0), "{stats:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_consumer_gets_a_retry_when_it_falls_due() {
+    // Goal: a push consumer that went to wait before a nack committed (it had
+    // free slots) still gets the retry when it falls due, not at its next
+    // idle poll. Method: one message, a consumer with a free slot and an idle
+    // poll of an hour; the handler nacks with a 50 ms delay only once the
+    // consumer has had time to go back to wait; then the engine clock moves
+    // 50 ms. The timeout turns a missed retry (a wait until the idle poll,
+    // which the clock never reaches) into a failure.
+    let f = fixture().await;
+    let queues = f.engine.queues().clone();
+    queues
+        .declare(QueueSpec::new("flaky").max_retries(3))
+        .await
+        .unwrap();
+    let (attempt_tx, mut attempt_rx) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let options = ConsumeOptions {
+        prefetch: 2,
+        concurrency: 2,
+        idle_poll_ms: 3_600_000,
+        ..Default::default()
+    };
+    let handler = {
+        let release = release.clone();
+        move |delivery: crate::queue::Delivery| {
+            let (attempt_tx, release) = (attempt_tx.clone(), release.clone());
+            async move {
+                let attempt = delivery.attempt;
+                let _ = attempt_tx.send(attempt);
+                if attempt > 1 {
+                    return Outcome::Ack;
+                }
+                release.notified().await;
+                Outcome::NackAfter {
+                    error: "not yet".to_owned(),
+                    delay_ms: 50,
+                }
+            }
+        }
+    };
+    let consumer = queues.consume("flaky", options, handler).await.unwrap();
+    let mut feed = f.engine.feed();
+    f.send("flaky", json!(1)).await;
+    assert_eq!(attempt_rx.recv().await, Some(1));
+    // The consumer loops back to wait as soon as it has dispatched; let it.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    release.notify_one();
+    loop {
+        if let FeedKind::RetryScheduled { .. } = feed.recv().await.unwrap().kind {
+            break;
+        }
+    }
+    f.advance_ms(50);
+    let second = tokio::time::timeout(Duration::from_secs(10), attempt_rx.recv())
+        .await
+        .expect("the retry was delivered once due");
+    assert_eq!(second, Some(2));
+    consumer.unsubscribe().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_follow_up_carries_correlation_causation_and_trace_context() {
     // Goal: a message sent while handling another stays in the same flow
