@@ -618,8 +618,9 @@ impl<'a> Reader<'a> {
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
-    /// A count or index: bounded by the blob's size, so a corrupt one
-    /// cannot ask for a huge allocation.
+    /// A count or index: bounded by the blob's size, so a corrupt count
+    /// cannot reserve a huge vector. (Decoded texts are still copied per
+    /// use: blobs come from the engine itself, not from outside.)
     fn len(&mut self) -> Result<usize, String> {
         let n = self.u64()?;
         self.bounded(n)
