@@ -502,14 +502,21 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
     Ok(spans)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`, appended to `out` (ids as text: here, and
+/// for the telemetry's `traceparent`s).
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0xf)] as char);
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
-    text
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
 }
 
 /// Which id a key stands for.

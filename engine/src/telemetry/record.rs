@@ -8,9 +8,9 @@ use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;
 
-use super::span::{RawSpan, hex};
+use super::span::RawSpan;
 use crate::storage::SpanRecord;
-use crate::storage::span_batch::{Entry, Name, SpanView};
+use crate::storage::span_batch::{Entry, Name, SpanView, hex};
 use crate::telemetry::attr;
 
 fn micros(t: SystemTime) -> i64 {

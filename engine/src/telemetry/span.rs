@@ -23,6 +23,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEve
 
 use super::MessageIds;
 use super::attr;
+use crate::storage::span_batch::push_hex;
 
 /// One span of the engine's. A consumer span is open (parked until its
 /// delivery is settled) until `end` is set.
@@ -321,22 +322,6 @@ pub(crate) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> 
     out.push('-');
     push_hex(&mut out, &span_id.to_bytes());
     out.push_str(if sampled { "-01" } else { "-00" });
-    out
-}
-
-/// Lowercase hex of `bytes`, appended to `out`.
-pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(&mut out, bytes);
     out
 }
 
