@@ -45,6 +45,12 @@ const OUTCOME: u16 = 1 << 8;
 const ATTRIBUTES: u16 = 1 << 9;
 const LINKS: u16 = 1 << 10;
 
+/// Texts the builder remembers by address.
+const RECENT: usize = 8;
+
+/// Where a text lives: its address and length.
+type Address = (usize, usize);
+
 const TAG_TEXT: u64 = 0;
 const TAG_HEX: u64 = 1;
 const TAG_UUID: u64 = 2;
@@ -153,12 +159,19 @@ impl<'a> Entry<'a> {
 
 /// `N` bytes from `2N` lowercase hex digits; `None` for anything else.
 fn hex_bytes<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    decode_hex(digits, false)
+}
+
+/// `N` bytes from `2N` hex digits, uppercase ones too when `any_case`;
+/// `None` for anything else.
+pub(crate) fn decode_hex<const N: usize>(digits: &[u8], any_case: bool) -> Option<[u8; N]> {
     if digits.len() != 2 * N {
         return None;
     }
     let nibble = |c: u8| match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' if any_case => Some(c - b'A' + 10),
         _ => None,
     };
     let mut out = [0u8; N];
@@ -237,8 +250,22 @@ pub(crate) struct SpanBatchBuilder<'a> {
     /// attribute objects).
     table: Vec<Entry<'a>>,
     owned: Vec<(usize, String)>,
-    at: FxHashMap<Entry<'a>, u64>,
+    /// Where each entry is in the table, by kind: ids by their bits (no
+    /// string hashing), texts by their content.
+    hex16: FxHashMap<u128, u64>,
+    uuids: FxHashMap<u128, u64>,
+    hex8: FxHashMap<u64, u64>,
+    texts: FxHashMap<&'a str, u64>,
+    /// Texts just looked up, by address: the engine's spans share their
+    /// kind, status, operation and queue texts, so nearly every text is
+    /// found here without hashing it. The same address and length within
+    /// `'a` is the same text.
+    recent: [Option<(Address, u64)>; RECENT],
+    n_recent: usize,
     names: FxHashMap<(&'static str, &'a str), u64>,
+    /// Names just looked up, by the addresses of their verb and queue.
+    recent_names: [Option<((Address, Address), u64)>; RECENT],
+    n_recent_names: usize,
     body: Vec<u8>,
     keys: FxHashSet<i64>,
     n_spans: u64,
@@ -251,8 +278,15 @@ impl<'a> SpanBatchBuilder<'a> {
         SpanBatchBuilder {
             table: Vec::with_capacity(n_spans),
             owned: Vec::new(),
-            at: FxHashMap::with_capacity_and_hasher(n_spans * 2, Default::default()),
+            hex16: FxHashMap::with_capacity_and_hasher(n_spans, Default::default()),
+            uuids: FxHashMap::with_capacity_and_hasher(n_spans / 2, Default::default()),
+            hex8: FxHashMap::with_capacity_and_hasher(n_spans, Default::default()),
+            texts: FxHashMap::default(),
+            recent: [None; RECENT],
+            n_recent: 0,
             names: FxHashMap::default(),
+            recent_names: [None; RECENT],
+            n_recent_names: 0,
             body: Vec::with_capacity(n_spans * 24),
             keys: FxHashSet::with_capacity_and_hasher(n_spans, Default::default()),
             n_spans: 0,
@@ -388,21 +422,52 @@ impl<'a> SpanBatchBuilder<'a> {
     }
 
     fn index(&mut self, entry: Entry<'a>) -> u64 {
-        if let Some(&i) = self.at.get(&entry) {
-            return i;
+        let next = self.table.len() as u64;
+        let i = match entry {
+            Entry::Text(text) => return self.text(text),
+            Entry::Hex16(b) => *self.hex16.entry(u128::from_ne_bytes(b)).or_insert(next),
+            Entry::Uuid(b) => *self.uuids.entry(u128::from_ne_bytes(b)).or_insert(next),
+            Entry::Hex8(b) => *self.hex8.entry(u64::from_ne_bytes(b)).or_insert(next),
+        };
+        if i == next {
+            self.table.push(entry);
         }
-        let i = self.table.len() as u64;
-        self.table.push(entry);
-        self.at.insert(entry, i);
+        i
+    }
+
+    fn text(&mut self, text: &'a str) -> u64 {
+        let at = (text.as_ptr().addr(), text.len());
+        if let Some((_, i)) = self.recent.iter().flatten().find(|(a, _)| *a == at) {
+            return *i;
+        }
+        let next = self.table.len() as u64;
+        let i = *self.texts.entry(text).or_insert(next);
+        if i == next {
+            self.table.push(Entry::Text(text));
+        }
+        self.recent[self.n_recent % RECENT] = Some((at, i));
+        self.n_recent += 1;
         i
     }
 
     fn name(&mut self, verb: &'static str, queue: &'a str) -> u64 {
-        if let Some(&i) = self.names.get(&(verb, queue)) {
-            return i;
+        let at = (
+            (verb.as_ptr().addr(), verb.len()),
+            (queue.as_ptr().addr(), queue.len()),
+        );
+        if let Some((_, i)) = self.recent_names.iter().flatten().find(|(a, _)| *a == at) {
+            return *i;
         }
-        let i = self.own(format!("{verb} {queue}"));
-        self.names.insert((verb, queue), i);
+        let i = match self.names.get(&(verb, queue)) {
+            Some(&i) => i,
+            None => {
+                let i = self.own(format!("{verb} {queue}"));
+                self.names.insert((verb, queue), i);
+                i
+            }
+        };
+        self.recent_names[self.n_recent_names % RECENT] = Some((at, i));
+        self.n_recent_names += 1;
         i
     }
 
@@ -502,13 +567,35 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Vec<SpanRecord>, String> {
     Ok(spans)
 }
 
-/// Lowercase hex of `bytes`, appended to `out` (ids as text: here, and
-/// for the telemetry's `traceparent`s).
-pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+/// The two lowercase hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
+
+/// Lowercase hex of `bytes` into `out`, which holds two digits per byte
+/// (ids as text: here, and in the telemetry's `traceparent`s).
+pub(crate) fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    }
+}
+
+/// Lowercase hex of `bytes`, appended to `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    // Digits go to a buffer first and join the string in one append: a
+    // push per digit checks capacity and encodes a char each time.
+    let mut buf = [0u8; 32];
+    for chunk in bytes.chunks(16) {
+        let digits = &mut buf[..2 * chunk.len()];
+        hex_into(digits, chunk);
+        out.push_str(std::str::from_utf8(digits).expect("hex digits are ASCII"));
     }
 }
 
@@ -786,6 +873,39 @@ mod tests {
             id_bytes("0af7651916cd43dd8448eb211c80319c") + 16
                 <= id_bytes("0AF7651916CD43DD8448EB211C80319C")
         );
+    }
+
+    #[test]
+    fn equal_texts_and_ids_are_stored_once_wherever_they_live() {
+        // Records own their strings: equal texts sit at other addresses,
+        // so the table finds them by content, not only by address.
+        let spans: Vec<SpanRecord> = (0..40).flat_map(|_| full_and_bare()).collect();
+        let len = |n: usize| SpanBatch::from_records(&spans[..n]).unwrap().blob().len();
+        let many = SpanBatch::from_records(&spans).unwrap();
+        assert_eq!(decode(many.blob()).unwrap(), spans);
+        assert_eq!(
+            many.keys(),
+            SpanBatch::from_records(&spans[..2]).unwrap().keys()
+        );
+        // The table (its size is the byte after the format, below 128
+        // here) gains one entry per pair after the first: the attributes,
+        // stored per span. Every other text and id is already there.
+        let n_entries = |n: usize| SpanBatch::from_records(&spans[..n]).unwrap().blob()[1];
+        assert!(n_entries(80) < 0x80);
+        assert_eq!(n_entries(80), n_entries(2) + 39);
+        assert_eq!(len(80) - len(2), 39 * (len(4) - len(2)));
+        // More distinct texts than the builder remembers by address, in
+        // turn: every one still decodes to itself.
+        let mut varied = full_and_bare();
+        let queues: Vec<String> = (0..3 * RECENT).map(|i| format!("queue-{i}")).collect();
+        for (i, queue) in queues.iter().chain(&queues).enumerate() {
+            let mut span = varied[i % 2].clone();
+            span.queue = Some(queue.clone());
+            span.status = if i % 3 == 0 { "ok" } else { "error" }.into();
+            varied.push(span);
+        }
+        let batch = SpanBatch::from_records(&varied).unwrap();
+        assert_eq!(decode(batch.blob()).unwrap(), varied);
     }
 
     #[test]

@@ -241,8 +241,8 @@ impl Shared {
             };
             while !taken.is_empty() {
                 let n = taken.len().min(self.limits.batch_max);
-                let chunk: Vec<Finished> = taken.drain(..n).collect();
-                self.export(&mut sinks, chunk);
+                // Spans are moved out only as an exporter takes them.
+                self.export(&mut sinks, taken.drain(..n));
             }
             // After a burst, give the extra room back.
             taken.shrink_to(self.limits.batch_max * 2);
@@ -261,9 +261,9 @@ impl Shared {
         }
     }
 
-    fn export(&self, sinks: &mut Sinks, spans: Vec<Finished>) {
+    fn export(&self, sinks: &mut Sinks, spans: std::vec::Drain<'_, Finished>) {
         if let Some(store) = &sinks.store
-            && let Some(batch) = encode(&spans)
+            && let Some(batch) = encode(spans.as_slice())
         {
             match store.record_spans(&batch) {
                 Ok(()) => {
@@ -276,7 +276,6 @@ impl Shared {
             return;
         }
         let data: Vec<SpanData> = spans
-            .into_iter()
             .map(|span| match span {
                 Finished::Raw(raw) => raw.to_span_data(&sinks.scope),
                 Finished::Sdk(data) => *data,

@@ -14,8 +14,9 @@ use crate::storage::span_batch::{Entry, Name, SpanView, hex};
 use crate::telemetry::attr;
 
 fn micros(t: SystemTime) -> i64 {
+    // Seconds and microseconds apart: `as_micros` divides a u128.
     t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
+        .map(|d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
         .unwrap_or(0)
 }
 
