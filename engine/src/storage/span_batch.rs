@@ -51,6 +51,29 @@ const RECENT: usize = 8;
 /// Where a text lives: its address and length.
 type Address = (usize, usize);
 
+/// The last [`RECENT`] lookups of a kind: what was looked up (addresses)
+/// and the table index found, oldest replaced first.
+#[derive(Default)]
+struct Recent<K> {
+    slots: [Option<(K, u64)>; RECENT],
+    n: usize,
+}
+
+impl<K: Copy + PartialEq> Recent<K> {
+    fn find(&self, key: K) -> Option<u64> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|(k, _)| *k == key)
+            .map(|(_, i)| *i)
+    }
+
+    fn remember(&mut self, key: K, i: u64) {
+        self.slots[self.n % RECENT] = Some((key, i));
+        self.n += 1;
+    }
+}
+
 const TAG_TEXT: u64 = 0;
 const TAG_HEX: u64 = 1;
 const TAG_UUID: u64 = 2;
@@ -260,12 +283,10 @@ pub(crate) struct SpanBatchBuilder<'a> {
     /// kind, status, operation and queue texts, so nearly every text is
     /// found here without hashing it. The same address and length within
     /// `'a` is the same text.
-    recent: [Option<(Address, u64)>; RECENT],
-    n_recent: usize,
+    recent: Recent<Address>,
     names: FxHashMap<(&'static str, &'a str), u64>,
     /// Names just looked up, by the addresses of their verb and queue.
-    recent_names: [Option<((Address, Address), u64)>; RECENT],
-    n_recent_names: usize,
+    recent_names: Recent<(Address, Address)>,
     body: Vec<u8>,
     keys: FxHashSet<i64>,
     n_spans: u64,
@@ -282,11 +303,9 @@ impl<'a> SpanBatchBuilder<'a> {
             uuids: FxHashMap::with_capacity_and_hasher(n_spans / 2, Default::default()),
             hex8: FxHashMap::with_capacity_and_hasher(n_spans, Default::default()),
             texts: FxHashMap::default(),
-            recent: [None; RECENT],
-            n_recent: 0,
+            recent: Recent::default(),
             names: FxHashMap::default(),
-            recent_names: [None; RECENT],
-            n_recent_names: 0,
+            recent_names: Recent::default(),
             body: Vec::with_capacity(n_spans * 24),
             keys: FxHashSet::with_capacity_and_hasher(n_spans, Default::default()),
             n_spans: 0,
@@ -437,16 +456,15 @@ impl<'a> SpanBatchBuilder<'a> {
 
     fn text(&mut self, text: &'a str) -> u64 {
         let at = (text.as_ptr().addr(), text.len());
-        if let Some((_, i)) = self.recent.iter().flatten().find(|(a, _)| *a == at) {
-            return *i;
+        if let Some(i) = self.recent.find(at) {
+            return i;
         }
         let next = self.table.len() as u64;
         let i = *self.texts.entry(text).or_insert(next);
         if i == next {
             self.table.push(Entry::Text(text));
         }
-        self.recent[self.n_recent % RECENT] = Some((at, i));
-        self.n_recent += 1;
+        self.recent.remember(at, i);
         i
     }
 
@@ -455,8 +473,8 @@ impl<'a> SpanBatchBuilder<'a> {
             (verb.as_ptr().addr(), verb.len()),
             (queue.as_ptr().addr(), queue.len()),
         );
-        if let Some((_, i)) = self.recent_names.iter().flatten().find(|(a, _)| *a == at) {
-            return *i;
+        if let Some(i) = self.recent_names.find(at) {
+            return i;
         }
         let i = match self.names.get(&(verb, queue)) {
             Some(&i) => i,
@@ -466,8 +484,7 @@ impl<'a> SpanBatchBuilder<'a> {
                 i
             }
         };
-        self.recent_names[self.n_recent_names % RECENT] = Some((at, i));
-        self.n_recent_names += 1;
+        self.recent_names.remember(at, i);
         i
     }
 
@@ -587,23 +604,11 @@ pub(crate) fn hex_into(out: &mut [u8], bytes: &[u8]) {
     }
 }
 
-/// Lowercase hex of `bytes`, appended to `out`.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    // Digits go to a buffer first and join the string in one append: a
-    // push per digit checks capacity and encodes a char each time.
-    let mut buf = [0u8; 32];
-    for chunk in bytes.chunks(16) {
-        let digits = &mut buf[..2 * chunk.len()];
-        hex_into(digits, chunk);
-        out.push_str(std::str::from_utf8(digits).expect("hex digits are ASCII"));
-    }
-}
-
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(&mut out, bytes);
-    out
+    let mut digits = vec![0u8; 2 * bytes.len()];
+    hex_into(&mut digits, bytes);
+    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 /// Which id a key stands for.
