@@ -17,22 +17,25 @@
 //! and the consumer gets it as soon as that transaction commits: one row
 //! write saved per message, and no second commit between send and delivery.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::Connection;
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::envelope::MessageId;
+use crate::envelope::{MessageId, Payload};
 use crate::storage::sqlite::backend;
-use crate::storage::{ClaimResult, MessageState, QueueId, Result, StorageError};
+use crate::storage::{ClaimResult, LeaseRef, MessageState, QueueId, Result, StorageError};
 
 /// Every queue's deliverable messages.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    queues: HashMap<QueueId, QueueIndex>,
+    queues: FxHashMap<QueueId, QueueIndex>,
     /// Push consumers waiting for messages, per queue, oldest first.
-    waiters: HashMap<QueueId, Vec<Waiter>>,
+    waiters: FxHashMap<QueueId, Vec<Waiter>>,
+    /// Bodies of messages sent and not yet delivered, by seq.
+    bodies: Bodies,
     /// Deliveries made to waiters in the current transaction, sent once it
     /// commits (or failed if it does not).
     replies: Vec<WaiterReply>,
@@ -72,23 +75,56 @@ pub(super) struct Waiter {
     pub(super) reply: oneshot::Sender<Result<ClaimResult>>,
 }
 
-/// `(queue_id, seq, visible_at, state, enqueued_at, id)` as loaded.
-type IndexRow = (QueueId, i64, i64, i64, i64, [u8; 16]);
-
-/// What the index keeps of one message.
+/// What the index keeps of one message: the columns a lease, a claim and
+/// an ack decide on, equal to the row's at every commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Entry {
     pub(super) id: MessageId,
     pub(super) state: MessageState,
     pub(super) enqueued_at: i64,
+    /// Deliveries handed out in this queue.
+    pub(super) attempts: u32,
+    /// Number of the current (or last) lease; [`NEVER_LEASED`] before the first.
+    pub(super) lease_gen: i64,
+    pub(super) expires_at: Option<i64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct QueueIndex {
-    /// `(visible_at, seq)` -> state and enqueue time, in delivery order.
+    /// `(visible_at, seq)` -> the rest of the entry, in delivery order.
     by_visibility: BTreeMap<(i64, i64), Entry>,
     /// `seq` -> `visible_at`, to find an entry from a lease or a row.
-    visible_at: HashMap<i64, i64>,
+    visible_at: FxHashMap<i64, i64>,
+}
+
+/// A message's body as sent, kept from its insert to its first delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Body {
+    pub(super) payload: Payload,
+    pub(super) envelope: String,
+}
+
+impl Body {
+    /// What the cache counts for it.
+    fn n_bytes(&self) -> usize {
+        // The map entry and the three allocations' headers, roughly.
+        96 + self.payload.bytes.len() + self.payload.content_type.len() + self.envelope.len()
+    }
+}
+
+/// Most bytes of bodies kept for claims (see [`Bodies`]).
+pub(super) const BODIES_BYTES_MAX: usize = 32 << 20;
+
+/// Bodies of messages just sent, so that a claim soon after does not read
+/// its rows back: a claim then only updates them. Bounded by
+/// [`BODIES_BYTES_MAX`]: past it (a long backlog) claims read rows as
+/// before. Only messages new in their queue are kept (no last error,
+/// death or history), and any change to a message but its claim drops its
+/// body, so a kept body is always what its row holds.
+#[derive(Debug, Default)]
+struct Bodies {
+    by_seq: FxHashMap<i64, Body>,
+    n_bytes: usize,
 }
 
 /// Lease numbers start above this one, and a row that was never leased
@@ -126,7 +162,10 @@ impl Index {
             index.queues.insert(id, QueueIndex::default());
         }
         let mut stmt = conn
-            .prepare("SELECT queue_id, seq, visible_at, state, enqueued_at, id FROM messages WHERE state < 3")
+            .prepare(
+                "SELECT queue_id, seq, visible_at, state, enqueued_at, id, attempts, lease_gen, expires_at
+                 FROM messages WHERE state < 3",
+            )
             .map_err(|e| backend("load the message index", e))?;
         let mut rows = stmt
             .query([])
@@ -135,28 +174,62 @@ impl Index {
             .next()
             .map_err(|e| backend("load the message index", e))?
         {
-            let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<IndexRow> {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            };
-            let (queue_id, seq, visible_at, state, enqueued_at, id) =
-                read(row).map_err(|e| backend("load the message index", e))?;
-            let state = MessageState::from_code(state)
-                .ok_or_else(|| StorageError::Corrupt(format!("message state {state}")))?;
-            let entry = Entry {
-                id: MessageId(Uuid::from_bytes(id)),
-                state,
-                enqueued_at,
-            };
+            let (queue_id, seq, visible_at, entry) =
+                read_entry(row).map_err(|e| backend("load the message index", e))??;
             index.queue_mut(queue_id).insert(seq, visible_at, entry);
         }
         Ok(index)
+    }
+
+    /// Panics unless the index is what [`Index::load`] reads from the table
+    /// now, and every kept body is its row's: the invariant tests check
+    /// after every commit.
+    #[cfg(test)]
+    pub(super) fn assert_matches(&self, conn: &Connection) {
+        let loaded = Index::load(conn).expect("load the index to compare");
+        let non_empty = |index: &Index| -> BTreeMap<QueueId, QueueIndex> {
+            index
+                .queues
+                .iter()
+                .filter(|(_, queue)| queue.len() > 0)
+                .map(|(&id, queue)| (id, queue.clone()))
+                .collect()
+        };
+        assert_eq!(
+            non_empty(self),
+            non_empty(&loaded),
+            "the writer's index differs from the table"
+        );
+        assert!(self.last_lease_gen >= loaded.last_lease_gen);
+        for (seq, body) in &self.bodies.by_seq {
+            let (content_type, payload, envelope, history, last_error): (
+                String,
+                Vec<u8>,
+                String,
+                Option<String>,
+                Option<String>,
+            ) = conn
+                .query_row(
+                    "SELECT content_type, payload, envelope, history, last_error FROM messages WHERE seq = ?1",
+                    [seq],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                )
+                .expect("a kept body has its row");
+            assert_eq!(
+                (
+                    &body.payload.content_type,
+                    &body.payload.bytes,
+                    &body.envelope
+                ),
+                (&content_type, &payload, &envelope),
+                "kept body of seq {seq} differs from its row"
+            );
+            assert_eq!((history, last_error), (None, None), "seq {seq} is not new");
+            let indexed = self.queues.values().any(|q| q.entry(*seq).is_some());
+            assert!(indexed, "kept body of seq {seq} is not indexed");
+        }
+        let n_bytes: usize = self.bodies.by_seq.values().map(Body::n_bytes).sum();
+        assert_eq!(n_bytes, self.bodies.n_bytes, "kept body bytes are counted");
     }
 
     pub(super) fn queue(&self, queue_id: QueueId) -> Option<&QueueIndex> {
@@ -168,14 +241,46 @@ impl Index {
     }
 
     pub(super) fn remove_queue(&mut self, queue_id: QueueId) {
-        self.queues.remove(&queue_id);
+        if let Some(queue) = self.queues.remove(&queue_id) {
+            for seq in queue.visible_at.keys() {
+                self.bodies.remove(*seq);
+            }
+        }
         self.waiters.remove(&queue_id);
     }
 
     /// A new lease number, never handed out before.
     pub(super) fn next_lease_gen(&mut self) -> i64 {
-        self.last_lease_gen += 1;
-        self.last_lease_gen
+        self.next_lease_gens(1)
+    }
+
+    /// The first of `n` new consecutive lease numbers.
+    pub(super) fn next_lease_gens(&mut self, n: usize) -> i64 {
+        let first = self.last_lease_gen + 1;
+        self.last_lease_gen += n as i64;
+        first
+    }
+
+    /// Keeps the body of a message just inserted, unless the cache is full.
+    pub(super) fn keep_body(&mut self, seq: i64, body: Body) {
+        let n_bytes = body.n_bytes();
+        if self.bodies.n_bytes + n_bytes > BODIES_BYTES_MAX {
+            return;
+        }
+        self.bodies.n_bytes += n_bytes;
+        if let Some(old) = self.bodies.by_seq.insert(seq, body) {
+            self.bodies.n_bytes -= old.n_bytes();
+        }
+    }
+
+    /// Whether the body of `seq` is kept.
+    pub(super) fn has_body(&self, seq: i64) -> bool {
+        self.bodies.by_seq.contains_key(&seq)
+    }
+
+    /// Takes the kept body of `seq`, if any.
+    pub(super) fn take_body(&mut self, seq: i64) -> Option<Body> {
+        self.bodies.remove(seq)
     }
 
     /// Registers a waiting consumer; returns its id.
@@ -236,6 +341,25 @@ impl Index {
         std::mem::take(&mut self.replies)
     }
 
+    /// Whether `lease` is the current lease of its message and has not
+    /// ended at `now`: exactly when the row says so.
+    pub(super) fn lease_holds(&self, lease: LeaseRef, now: i64) -> bool {
+        let Some(queue) = self.queues.get(&lease.queue_id) else {
+            return false;
+        };
+        let Some(&visible_at) = queue.visible_at.get(&lease.seq) else {
+            return false;
+        };
+        queue
+            .by_visibility
+            .get(&(visible_at, lease.seq))
+            .is_some_and(|entry| {
+                entry.state == MessageState::Leased
+                    && entry.lease_gen == lease.lease_gen
+                    && visible_at > now
+            })
+    }
+
     /// The index entry of a message.
     pub(super) fn entry(&self, queue_id: QueueId, seq: i64) -> Option<Entry> {
         self.queues
@@ -257,11 +381,62 @@ impl Index {
         if let Some(queue) = self.queues.get_mut(&queue_id) {
             queue.remove(seq);
         }
+        self.bodies.remove(seq);
+    }
+
+    /// Moves a message within its queue (see [`QueueIndex::update`]); its
+    /// kept body, if any, is dropped.
+    pub(super) fn update(
+        &mut self,
+        queue_id: QueueId,
+        seq: i64,
+        visible_at: i64,
+        state: MessageState,
+        lease_gen: Option<i64>,
+    ) {
+        self.queue_mut(queue_id)
+            .update(seq, visible_at, state, lease_gen);
+        self.bodies.remove(seq);
+    }
+
+    /// Puts a message in a queue, replacing what was indexed of it; its
+    /// kept body, if any, is dropped.
+    pub(super) fn put(&mut self, queue_id: QueueId, seq: i64, visible_at: i64, entry: Entry) {
+        self.queue_mut(queue_id).insert(seq, visible_at, entry);
+        self.bodies.remove(seq);
     }
 }
 
+impl Bodies {
+    fn remove(&mut self, seq: i64) -> Option<Body> {
+        let body = self.by_seq.remove(&seq)?;
+        self.n_bytes -= body.n_bytes();
+        Some(body)
+    }
+}
+
+/// One row of the index query.
+type LoadedEntry = (QueueId, i64, i64, Entry);
+
+fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LoadedEntry>> {
+    let state: i64 = row.get(3)?;
+    let Some(state) = MessageState::from_code(state) else {
+        return Ok(Err(StorageError::Corrupt(format!("message state {state}"))));
+    };
+    let id: [u8; 16] = row.get(5)?;
+    let entry = Entry {
+        id: MessageId(Uuid::from_bytes(id)),
+        state,
+        enqueued_at: row.get(4)?,
+        attempts: row.get(6)?,
+        lease_gen: row.get(7)?,
+        expires_at: row.get(8)?,
+    };
+    Ok(Ok((row.get(0)?, row.get(1)?, row.get(2)?, entry)))
+}
+
 impl QueueIndex {
-    pub(super) fn insert(&mut self, seq: i64, visible_at: i64, entry: Entry) {
+    fn insert(&mut self, seq: i64, visible_at: i64, entry: Entry) {
         assert!(
             entry.state != MessageState::Parked,
             "parked messages are not indexed"
@@ -272,15 +447,20 @@ impl QueueIndex {
         self.by_visibility.insert((visible_at, seq), entry);
     }
 
-    /// Moves a message to a new visibility and state, keeping its enqueue time.
-    pub(super) fn update(&mut self, seq: i64, visible_at: i64, state: MessageState) {
-        let Some(old) = self.visible_at.get(&seq).copied() else {
+    /// Moves a message to a new visibility and state, keeping the rest; a
+    /// `lease_gen` is a new lease, which counts an attempt.
+    fn update(&mut self, seq: i64, visible_at: i64, state: MessageState, lease_gen: Option<i64>) {
+        let Some(old) = self.visible_at.get_mut(&seq) else {
             return;
         };
-        if let Some(entry) = self.by_visibility.remove(&(old, seq)) {
-            self.visible_at.insert(seq, visible_at);
-            self.by_visibility
-                .insert((visible_at, seq), Entry { state, ..entry });
+        let old_visible_at = std::mem::replace(old, visible_at);
+        if let Some(mut entry) = self.by_visibility.remove(&(old_visible_at, seq)) {
+            entry.state = state;
+            if let Some(lease_gen) = lease_gen {
+                entry.attempts += 1;
+                entry.lease_gen = lease_gen;
+            }
+            self.by_visibility.insert((visible_at, seq), entry);
         }
     }
 

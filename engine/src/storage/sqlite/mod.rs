@@ -450,6 +450,8 @@ fn run_writer(
             continue;
         }
         counters.n_transactions.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        index.assert_matches(&conn);
         for completion in at_commit {
             completion(None);
         }

@@ -1,21 +1,25 @@
 //! `QueueStore` on SQLite: queue rows, message rows, leases and dead letters.
 //!
-//! A message's delivery state lives in two columns, `state` and `visible_at`,
-//! mirrored by the writer's in-memory [`Index`], which decides the delivery
-//! order. An expired lease needs no sweeper: a leased message whose
-//! `visible_at` (the lease end) has passed is simply visible again.
+//! A message's delivery state lives in its columns `state`, `visible_at`,
+//! `attempts`, `lease_gen` and `expires_at`, mirrored by the writer's
+//! in-memory [`Index`], which decides the delivery order and lets claims and
+//! acks decide without reading rows (they write runs of consecutive seqs
+//! with one statement each). An expired lease needs no sweeper: a leased
+//! message whose `visible_at` (the lease end) has passed is simply visible
+//! again.
 //!
 //! Every job changes the index only after its last fallible database
 //! operation (collecting [`IndexMove`]s and applying them at the end), so a
 //! job rolled back to its savepoint leaves the index as it was.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload};
-use crate::storage::sqlite::index::{Entry, Index, NEVER_LEASED};
+use crate::storage::sqlite::index::{Body, Entry, Index, NEVER_LEASED};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
     Answered, ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason,
@@ -43,21 +47,21 @@ macro_rules! lease_held {
 /// A change to the index, applied once the job's database work succeeded.
 #[derive(Clone, Copy, Debug)]
 enum IndexMove {
-    /// The message is now in `queue_id` at `visible_at` with `state`.
+    /// The message is now in `queue_id` at `visible_at`, as `entry` says.
     Put {
-        id: MessageId,
         queue_id: QueueId,
         seq: i64,
         visible_at: i64,
-        state: MessageState,
-        enqueued_at: i64,
+        entry: Entry,
     },
-    /// The message moved within its queue.
+    /// The message moved within its queue; a `lease_gen` is a new lease
+    /// (which counts an attempt).
     Update {
         queue_id: QueueId,
         seq: i64,
         visible_at: i64,
         state: MessageState,
+        lease_gen: Option<i64>,
     },
     /// The message left `queue_id` (acked, parked, purged, moved away).
     Remove { queue_id: QueueId, seq: i64 },
@@ -67,31 +71,18 @@ fn apply(index: &mut Index, moves: impl IntoIterator<Item = IndexMove>) {
     for change in moves {
         match change {
             IndexMove::Put {
-                id,
                 queue_id,
                 seq,
                 visible_at,
-                state,
-                enqueued_at,
-            } => {
-                index.queue_mut(queue_id).insert(
-                    seq,
-                    visible_at,
-                    Entry {
-                        id,
-                        state,
-                        enqueued_at,
-                    },
-                );
-            }
+                entry,
+            } => index.put(queue_id, seq, visible_at, entry),
             IndexMove::Update {
                 queue_id,
                 seq,
                 visible_at,
                 state,
-            } => {
-                index.queue_mut(queue_id).update(seq, visible_at, state);
-            }
+                lease_gen,
+            } => index.update(queue_id, seq, visible_at, state, lease_gen),
             IndexMove::Remove { queue_id, seq } => index.remove(queue_id, seq),
         }
     }
@@ -247,15 +238,40 @@ impl QueueStore for SqliteStore {
         // Each settlement is one independent change that either happens whole
         // or not at all; a stale one does not stop the others.
         let job = move |conn: &Connection, index: &mut Index| {
-            let results = settlements
-                .into_iter()
-                .map(|(lease, settlement)| {
-                    let (id, change) = settle_message(conn, index, lease, settlement, now)?;
-                    apply(index, change);
-                    Ok(id)
-                })
+            let mut results: Vec<Option<Result<MessageId>>> = std::iter::repeat_with(|| None)
+                .take(settlements.len())
                 .collect();
-            Ok(results)
+            // Acks whose leases hold, deleted together by runs of seqs.
+            let mut acks: Vec<PendingAck> = Vec::new();
+            for (at, (lease, settlement)) in settlements.into_iter().enumerate() {
+                if conn.is_autocommit() {
+                    // The batch was rolled back (see `delete_acked`): nothing
+                    // more may be written outside it.
+                    results[at] = Some(Err(backend(
+                        "settle",
+                        "the batch transaction was rolled back",
+                    )));
+                    continue;
+                }
+                if matches!(settlement, Settlement::Ack) && index.lease_holds(lease, now.0) {
+                    acks.push(PendingAck { lease, at });
+                    continue;
+                }
+                // A stale ack, a retry or a dead-lettering: on its own, after
+                // the acks before it (it may name one of them).
+                delete_acked(conn, index, &mut acks, &mut results);
+                let settled =
+                    settle_message(conn, index, lease, settlement, now).map(|(id, change)| {
+                        apply(index, change);
+                        id
+                    });
+                results[at] = Some(settled);
+            }
+            delete_acked(conn, index, &mut acks, &mut results);
+            Ok(results
+                .into_iter()
+                .map(|result| result.unwrap_or(Err(StorageError::Closed)))
+                .collect())
         };
         self.submit(job, false, answered).await
     }
@@ -546,6 +562,7 @@ fn insert_messages(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(|e| backend("insert a message", e))?;
+    let mut kept = Vec::with_capacity(to_store.len());
     for message in to_store {
         let deliverable =
             message.visible_at <= policy.now && message.expires_at.is_none_or(|at| at > policy.now);
@@ -586,23 +603,42 @@ fn insert_messages(
             .map_err(|e| backend("record an idempotency key", e))?;
         }
         moves.push(IndexMove::Put {
-            id: message.id,
             queue_id,
             seq,
             visible_at,
-            state,
-            enqueued_at: policy.now.0,
+            entry: Entry {
+                id: message.id,
+                state,
+                enqueued_at: policy.now.0,
+                attempts,
+                lease_gen,
+                expires_at: message.expires_at.map(|t| t.0),
+            },
         });
-        if let Some(room) = room {
-            room.n_free -= 1;
-            let mut leased = stored(
-                seq, queue_id, message, state, attempts, visible_at, policy.now,
-            );
-            leased.lease_gen = lease_gen;
-            room.served.push(leased);
+        match room {
+            Some(room) => {
+                room.n_free -= 1;
+                let mut leased = stored(
+                    seq, queue_id, message, state, attempts, visible_at, policy.now,
+                );
+                leased.lease_gen = lease_gen;
+                room.served.push(leased);
+            }
+            // Kept for the claim that will deliver it (soon, if consumers keep up).
+            None if deliverable => kept.push((
+                seq,
+                Body {
+                    payload: message.payload,
+                    envelope: message.envelope,
+                },
+            )),
+            None => {}
         }
     }
     apply(index, moves);
+    for (seq, body) in kept {
+        index.keep_body(seq, body);
+    }
     for room in rooms.into_iter().filter(|room| !room.served.is_empty()) {
         let served = ClaimResult {
             deliveries: room.served,
@@ -704,62 +740,219 @@ fn claim_messages(
     };
     let mut moves = Vec::with_capacity(candidates.len());
     let mut queue_name_cache: Option<String> = None;
+    // (seq, entry before the lease), in delivery order.
+    let mut to_lease = Vec::with_capacity(candidates.len());
     for seq in candidates {
-        let mut message = message_by_seq(conn, seq)?;
-        assert_eq!(
-            message.queue_id, queue_id,
-            "the index and the table agree on the queue"
-        );
-        let reason = if message.expires_at.is_some_and(|at| at <= policy.now)
-            && message.state != MessageState::Leased
+        let entry = index.entry(queue_id, seq).ok_or_else(|| {
+            StorageError::Corrupt(format!("indexed message seq {seq} has no entry"))
+        })?;
+        let reason = if entry.expires_at.is_some_and(|at| at <= policy.now.0)
+            && entry.state != MessageState::Leased
         {
             Some(DeadReason::Expired)
-        } else if message.attempts >= policy.attempts_max {
+        } else if entry.attempts >= policy.attempts_max {
             // Its last lease ran out: the consumer died or hung on the final attempt.
             Some(DeadReason::MaxRetries)
         } else {
             None
         };
-        if let Some(reason) = reason {
-            if queue_name_cache.is_none() {
-                queue_name_cache = Some(queue_name(conn, queue_id)?);
-            }
-            let error = message.last_error.clone().or_else(|| {
-                (reason == DeadReason::MaxRetries)
-                    .then(|| "lease expired on the last attempt".to_owned())
-            });
-            let queue_name = queue_name_cache.as_deref().unwrap_or_default();
-            let death = Death {
-                reason,
-                to: policy.dead_letter_to,
-                error,
-                queue_name,
-            };
-            let (dead, change) = dead_letter(conn, queue_id, seq, &death, policy.now)?;
-            moves.extend(change);
-            result.dead_lettered.push(dead);
+        let Some(reason) = reason else {
+            to_lease.push((seq, entry));
             continue;
+        };
+        if queue_name_cache.is_none() {
+            queue_name_cache = Some(queue_name(conn, queue_id)?);
         }
-        let lease_gen = index.next_lease_gen();
-        conn.prepare_cached(
-            "UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?2, lease_gen = ?3 WHERE seq = ?1",
-        )
-        .and_then(|mut stmt| stmt.execute(params![seq, policy.lease_until.0, lease_gen]))
-            .map_err(|e| backend("lease a message", e))?;
+        let last_error = message_by_seq(conn, seq)?.last_error;
+        let error = last_error.or_else(|| {
+            (reason == DeadReason::MaxRetries)
+                .then(|| "lease expired on the last attempt".to_owned())
+        });
+        let queue_name = queue_name_cache.as_deref().unwrap_or_default();
+        let death = Death {
+            reason,
+            to: policy.dead_letter_to,
+            error,
+            queue_name,
+        };
+        let (dead, change) = dead_letter(conn, queue_id, seq, &death, policy.now)?;
+        moves.extend(change);
+        result.dead_lettered.push(dead);
+    }
+    // One UPDATE per run of consecutive seqs (usually the whole claim), with
+    // lease numbers consecutive along the run.
+    let mut by_seq: Vec<i64> = to_lease.iter().map(|(seq, _)| *seq).collect();
+    by_seq.sort_unstable();
+    let mut first_lease_gen = Vec::new();
+    for run in runs(&by_seq) {
+        let lease_gen = index.next_lease_gens(run.len());
+        let n_changed = conn
+            .prepare_cached(
+                "UPDATE messages SET state = 1, attempts = attempts + 1, visible_at = ?3, lease_gen = ?4 + (seq - ?1)
+                 WHERE seq BETWEEN ?1 AND ?2 AND queue_id = ?5",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    run[0],
+                    run[run.len() - 1],
+                    policy.lease_until.0,
+                    lease_gen,
+                    queue_id
+                ])
+            })
+            .map_err(|e| backend("lease messages", e))?;
+        if n_changed != run.len() {
+            return Err(StorageError::Corrupt(format!(
+                "leased {n_changed} rows of the {} indexed from seq {}",
+                run.len(),
+                run[0]
+            )));
+        }
+        first_lease_gen.push((run[0], lease_gen));
+    }
+    let lease_gen_of = |seq: i64| -> i64 {
+        let at = first_lease_gen.partition_point(|&(first, _)| first <= seq);
+        let (first, lease_gen) = first_lease_gen[at - 1];
+        lease_gen + (seq - first)
+    };
+    // Rows whose bodies are not kept are read back, already leased, by run.
+    let uncached: Vec<i64> = by_seq
+        .iter()
+        .copied()
+        .filter(|&seq| !index.has_body(seq))
+        .collect();
+    let mut read: FxHashMap<i64, StoredMessage> = FxHashMap::default();
+    for run in runs(&uncached) {
+        const SQL: &str = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+        );
+        let rows = query_messages(conn, SQL, [run[0], run[run.len() - 1]], "read messages")?;
+        if rows.len() != run.len() {
+            return Err(StorageError::Corrupt(format!(
+                "read {} rows of the {} leased from seq {}",
+                rows.len(),
+                run.len(),
+                run[0]
+            )));
+        }
+        read.extend(rows.into_iter().map(|m| (m.seq, m)));
+    }
+    // Every fallible step is done: the index changes from here on.
+    for &(seq, entry) in &to_lease {
+        let lease_gen = lease_gen_of(seq);
+        let message = match index.take_body(seq) {
+            Some(body) => StoredMessage {
+                seq,
+                queue_id,
+                id: entry.id,
+                payload: body.payload,
+                envelope: body.envelope,
+                state: MessageState::Leased,
+                attempts: entry.attempts + 1,
+                enqueued_at: Timestamp(entry.enqueued_at),
+                visible_at: policy.lease_until,
+                expires_at: entry.expires_at.map(Timestamp),
+                last_error: None,
+                death: None,
+                history: Vec::new(),
+                lease_gen,
+            },
+            None => read.remove(&seq).ok_or_else(|| {
+                StorageError::Corrupt(format!("leased message seq {seq} was not read"))
+            })?,
+        };
+        debug_assert_eq!(
+            (message.lease_gen, message.attempts),
+            (lease_gen, entry.attempts + 1)
+        );
         moves.push(IndexMove::Update {
             queue_id,
             seq,
             visible_at: policy.lease_until.0,
             state: MessageState::Leased,
+            lease_gen: Some(lease_gen),
         });
-        message.state = MessageState::Leased;
-        message.attempts += 1;
-        message.visible_at = policy.lease_until;
-        message.lease_gen = lease_gen;
         result.deliveries.push(message);
     }
     apply(index, moves);
     Ok(result)
+}
+
+/// Splits ascending seqs into runs of consecutive ones.
+fn runs(seqs: &[i64]) -> impl Iterator<Item = &[i64]> {
+    seqs.chunk_by(|a, b| *b == *a + 1)
+}
+
+/// An ack whose lease the index found holding, at `at` in its batch.
+struct PendingAck {
+    lease: LeaseRef,
+    at: usize,
+}
+
+/// Deletes the rows of `acks` (leases the index found holding), one
+/// statement per run of consecutive seqs, and answers them in `results`.
+/// The same lease twice: the first ack settles it, the next finds it gone.
+fn delete_acked(
+    conn: &Connection,
+    index: &mut Index,
+    acks: &mut Vec<PendingAck>,
+    results: &mut [Option<Result<MessageId>>],
+) {
+    if acks.is_empty() {
+        return;
+    }
+    acks.sort_unstable_by_key(|ack| (ack.lease.queue_id, ack.lease.seq, ack.at));
+    let mut acks = std::mem::take(acks);
+    acks.dedup_by(|later, first| {
+        let twice = later.lease.seq == first.lease.seq;
+        if twice {
+            results[later.at] = Some(Err(StorageError::StaleLease(StaleReason::Gone)));
+        }
+        twice
+    });
+    let consecutive = |a: &PendingAck, b: &PendingAck| {
+        a.lease.queue_id == b.lease.queue_id && b.lease.seq == a.lease.seq + 1
+    };
+    for run in acks.chunk_by(consecutive) {
+        let (first, last) = (run[0].lease, run[run.len() - 1].lease);
+        let deleted = conn
+            .prepare_cached("DELETE FROM messages WHERE seq BETWEEN ?1 AND ?2 AND queue_id = ?3")
+            .and_then(|mut stmt| stmt.execute(params![first.seq, last.seq, first.queue_id]));
+        match deleted {
+            Ok(n) if n == run.len() => {
+                for ack in run {
+                    let (queue_id, seq) = (ack.lease.queue_id, ack.lease.seq);
+                    let id = index.entry(queue_id, seq).map(|entry| entry.id);
+                    index.remove(queue_id, seq);
+                    results[ack.at] = Some(id.ok_or_else(|| {
+                        StorageError::Corrupt(format!("acked message seq {seq} was not indexed"))
+                    }));
+                }
+            }
+            Ok(n) => {
+                // The index said these leases hold and the table disagrees:
+                // undo the whole batch, so that its commit fails and the
+                // index is reloaded from the table.
+                let _ = conn.execute_batch("ROLLBACK");
+                for ack in run {
+                    results[ack.at] = Some(Err(StorageError::Corrupt(format!(
+                        "acked {n} rows of the {} indexed from seq {}",
+                        run.len(),
+                        first.seq
+                    ))));
+                }
+            }
+            Err(e) => {
+                // SQLite undid the statement; the others of the batch stand.
+                let cause = e.to_string();
+                for ack in run {
+                    results[ack.at] = Some(Err(backend("ack a message", cause.clone())));
+                }
+            }
+        }
+    }
 }
 
 fn settle_message(
@@ -828,6 +1021,7 @@ fn settle_message(
             seq,
             visible_at: visible_at.0,
             state: MessageState::Scheduled,
+            lease_gen: None,
         },
         _ => IndexMove::Remove { queue_id, seq },
     };
@@ -851,11 +1045,20 @@ fn dead_letter(
     death: &Death<'_>,
     now: Timestamp,
 ) -> Result<(DeadLettered, Vec<IndexMove>)> {
-    let (id, attempts, history, envelope): (MessageId, u32, Option<String>, String) = conn
-        .prepare_cached("SELECT id, attempts, history, envelope FROM messages WHERE seq = ?1")
+    type Row = (MessageId, u32, Option<String>, String, i64);
+    let (id, attempts, history, envelope, lease_gen): Row = conn
+        .prepare_cached(
+            "SELECT id, attempts, history, envelope, lease_gen FROM messages WHERE seq = ?1",
+        )
         .and_then(|mut stmt| {
             stmt.query_row([seq], |row| {
-                Ok((read_id(row, 0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                Ok((
+                    read_id(row, 0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })
         })
         .map_err(|e| backend("read a message to dead-letter", e))?;
@@ -900,7 +1103,7 @@ fn dead_letter(
         })
         .map_err(|e| backend("dead-letter a message", e))?;
     let moves = match death.to {
-        Some(to) => requeued(id, queue_id, to, seq, now).to_vec(),
+        Some(to) => requeued(id, (queue_id, to), seq, lease_gen, now).to_vec(),
         None => vec![IndexMove::Remove { queue_id, seq }],
     };
     Ok((
@@ -917,19 +1120,32 @@ fn dead_letter(
 
 /// The index changes of a message leaving queue `from` for queue `to`, where
 /// it is ready now (dead-lettering into a DLQ, redrive, move).
-fn requeued(id: MessageId, from: QueueId, to: QueueId, seq: i64, now: Timestamp) -> [IndexMove; 2] {
+/// (Its attempts start again from 0, it has no TTL, and it keeps its last
+/// lease number.)
+fn requeued(
+    id: MessageId,
+    (from, to): (QueueId, QueueId),
+    seq: i64,
+    lease_gen: i64,
+    now: Timestamp,
+) -> [IndexMove; 2] {
     [
         IndexMove::Remove {
             queue_id: from,
             seq,
         },
         IndexMove::Put {
-            id,
             queue_id: to,
             seq,
             visible_at: now.0,
-            state: MessageState::Ready,
-            enqueued_at: now.0,
+            entry: Entry {
+                id,
+                state: MessageState::Ready,
+                enqueued_at: now.0,
+                attempts: 0,
+                lease_gen,
+                expires_at: None,
+            },
         },
     ]
 }
@@ -946,7 +1162,7 @@ fn redrive(
 ) -> Result<Redriven> {
     let (filter, args) = dead_letter_filter(query);
     let sql = format!(
-        "SELECT seq, id, queue_id, attempts, history FROM messages WHERE {filter} ORDER BY seq"
+        "SELECT seq, id, queue_id, attempts, history, lease_gen FROM messages WHERE {filter} ORDER BY seq"
     );
     let rows = conn
         .prepare(&sql)
@@ -958,6 +1174,7 @@ fn redrive(
                     row.get::<_, QueueId>(2)?,
                     row.get::<_, u32>(3)?,
                     row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -965,7 +1182,7 @@ fn redrive(
         .map_err(|e| backend("select dead letters", e))?;
     let mut ids = Vec::with_capacity(rows.len());
     let mut moves = Vec::with_capacity(rows.len() * 2);
-    for (seq, id, from, attempts, history) in rows {
+    for (seq, id, from, attempts, history, lease_gen) in rows {
         let entry = HistoryEntry {
             at: now,
             action: action.to_owned(),
@@ -983,7 +1200,7 @@ fn redrive(
         .and_then(|mut stmt| stmt.execute(params![seq, to, now.0, history]))
         .map_err(|e| backend("redrive a dead letter", e))?;
         ids.push(id);
-        moves.extend(requeued(id, from, to, seq, now));
+        moves.extend(requeued(id, (from, to), seq, lease_gen, now));
     }
     Ok((ids, moves))
 }
