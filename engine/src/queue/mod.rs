@@ -1187,8 +1187,12 @@ fn check_owner(entry: &QueueEntry, owner: Option<&str>) -> Result<(), QueueError
 }
 
 fn encode_envelope(envelope: &Envelope) -> String {
+    // Room for the usual envelope with a traceparent (serde_json's own
+    // start, 128 bytes, is not, and it would grow and copy it).
+    let mut json = Vec::with_capacity(256);
     // Strings and maps of strings always serialize.
-    serde_json::to_string(envelope).expect("an envelope serializes to JSON")
+    serde_json::to_writer(&mut json, envelope).expect("an envelope serializes to JSON");
+    String::from_utf8(json).expect("serde_json writes UTF-8")
 }
 
 fn to_message(queue: &str, stored: StoredMessage) -> Result<Message, QueueError> {

@@ -3,7 +3,7 @@
 //! change (counted as the feed publishes them, so nothing is missed when a
 //! feed listener lags), and latency histograms.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ struct Inner {
     dead_lettered_now: Family<QueueLabel, Gauge>,
     oldest_age_seconds: Family<QueueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     consumers: Family<QueueLabel, Gauge>,
-    by_queue: RwLock<HashMap<Arc<str>, QueueCounters>>,
+    by_queue: RwLock<FxHashMap<Arc<str>, Arc<QueueCounters>>>,
 }
 
 /// Totals across queues, for rates in the console.
@@ -201,19 +201,19 @@ impl Metrics {
                 dead_lettered_now,
                 oldest_age_seconds,
                 consumers,
-                by_queue: RwLock::new(HashMap::new()),
+                by_queue: RwLock::new(FxHashMap::default()),
             }),
         }
     }
 
-    fn counters(&self, queue: &Arc<str>) -> QueueCounters {
+    fn counters(&self, queue: &Arc<str>) -> Arc<QueueCounters> {
         if let Some(c) = self.inner.by_queue.read().expect("metrics lock").get(queue) {
             return c.clone();
         }
         let label = QueueLabel {
             queue: queue.to_string(),
         };
-        let counters = QueueCounters {
+        let counters = Arc::new(QueueCounters {
             sent: self.inner.sent.get_or_create(&label).clone(),
             delivered: self.inner.delivered.get_or_create(&label).clone(),
             acked: self.inner.acked.get_or_create(&label).clone(),
@@ -221,7 +221,7 @@ impl Metrics {
             redriven: self.inner.redriven.get_or_create(&label).clone(),
             purged: self.inner.purged.get_or_create(&label).clone(),
             dead_lettered: Counter::default(),
-        };
+        });
         self.inner
             .by_queue
             .write()
