@@ -678,7 +678,7 @@ mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::storage::conformance::{claim_policy, insert_policy, lease_of, message};
-    use crate::storage::{QueueStore, Settlement};
+    use crate::storage::{LeaseRef, QueueStore, Settlement, StaleReason, StorageError};
 
     const T0: Timestamp = Timestamp(1_800_000_000_000);
 
@@ -736,6 +736,121 @@ mod tests {
         assert!(!send.is_finished(), "a send was answered before its fsync");
         gate.open();
         send.await.expect("send task").expect("second send");
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claims_read_the_rows_the_writer_kept_no_body_for_and_acks_settle_by_runs() {
+        // Goal: a claim of more bodies than the writer keeps (its cache is
+        // bounded) reads the rest back and delivers every one intact; a batch
+        // of acks settles the holding leases together and still names each
+        // stale one. (The writer also compares its index with the table
+        // after every commit in tests.)
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(SqliteOptions {
+            path: Some(dir.path().join("runs.db")),
+            ..SqliteOptions::default()
+        })
+        .expect("open");
+        let q = store
+            .create_queue("q".to_owned(), "{}".to_owned(), T0)
+            .await
+            .expect("create")
+            .id;
+        let mib = 1 << 20;
+        let n = index::BODIES_BYTES_MAX / mib + 8;
+        let messages: Vec<_> = (0..n)
+            .map(|i| {
+                let mut m = message("");
+                m.payload.bytes = vec![i as u8; mib];
+                m
+            })
+            .collect();
+        let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
+        store
+            .insert(q, messages, insert_policy(T0))
+            .await
+            .expect("send");
+        let claimed = store
+            .claim(q, n as u32, claim_policy(T0, 1000))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.deliveries.len(), n);
+        for (i, m) in claimed.deliveries.iter().enumerate() {
+            assert_eq!(m.id, ids[i], "delivery order");
+            assert_eq!(
+                m.payload.bytes,
+                vec![i as u8; mib],
+                "payload of message {i}"
+            );
+            assert_eq!(
+                (m.attempts, m.state),
+                (1, crate::storage::MessageState::Leased)
+            );
+        }
+        let mut lease_gens: Vec<_> = claimed.deliveries.iter().map(|m| m.lease_gen).collect();
+        lease_gens.dedup();
+        assert_eq!(lease_gens.len(), n, "every lease has its own number");
+
+        let lease = |i: usize| lease_of(q, &claimed.deliveries[i]);
+        let stale = LeaseRef {
+            lease_gen: lease(2).lease_gen + 1_000_000,
+            ..lease(2)
+        };
+        let mut batch = vec![
+            (lease(0), Settlement::Ack),
+            (lease(1), Settlement::Ack),
+            (lease(1), Settlement::Ack),
+            (stale, Settlement::Ack),
+            (
+                lease(3),
+                Settlement::Retry {
+                    visible_at: Timestamp(T0.0 + 60_000),
+                    error: Some("later".to_owned()),
+                },
+            ),
+        ];
+        batch.extend(
+            (2..n)
+                .filter(|&i| i != 3)
+                .map(|i| (lease(i), Settlement::Ack)),
+        );
+        let settled = store
+            .settle_many(batch, T0, Answered::WhenDurable)
+            .await
+            .expect("settle");
+        assert_eq!(settled.len(), n + 2);
+        assert_eq!(settled[0].as_ref().ok(), Some(&ids[0]));
+        assert_eq!(settled[1].as_ref().ok(), Some(&ids[1]));
+        assert!(
+            matches!(settled[2], Err(StorageError::StaleLease(StaleReason::Gone))),
+            "a second ack of the same lease: {:?}",
+            settled[2]
+        );
+        assert!(
+            matches!(
+                settled[3],
+                Err(StorageError::StaleLease(StaleReason::Superseded {
+                    current_attempt: 1
+                }))
+            ),
+            "a lease number that is not the current one: {:?}",
+            settled[3]
+        );
+        assert_eq!(settled[4].as_ref().ok(), Some(&ids[3]));
+        let acked_rest: Vec<_> = settled[5..]
+            .iter()
+            .map(|r| *r.as_ref().expect("acked"))
+            .collect();
+        let expected: Vec<_> = (2..n).filter(|&i| i != 3).map(|i| ids[i]).collect();
+        assert_eq!(acked_rest, expected);
+
+        let counts = store.counts(q, "q".to_owned(), T0).await.expect("counts");
+        assert_eq!(
+            (counts.ready, counts.in_flight, counts.scheduled),
+            (0, 0, 1),
+            "only the retried message is left"
+        );
         store.close().await;
     }
 }
