@@ -3,7 +3,6 @@
 //! change (counted as the feed publishes them, so nothing is missed when a
 //! feed listener lags), and latency histograms.
 
-use rustc_hash::FxHashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
 
 use crate::feed::FeedKind;
 use crate::queue::QueueStats;
