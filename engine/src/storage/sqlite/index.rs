@@ -98,7 +98,7 @@ pub(super) struct QueueIndex {
 }
 
 /// A message's body as sent, kept from its insert to its first delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Body {
     pub(super) payload: Payload,
     pub(super) envelope: String,
@@ -344,16 +344,10 @@ impl Index {
     /// Whether `lease` is the current lease of its message and has not
     /// ended at `now`: exactly when the row says so.
     pub(super) fn lease_holds(&self, lease: LeaseRef, now: i64) -> bool {
-        let Some(queue) = self.queues.get(&lease.queue_id) else {
-            return false;
-        };
-        let Some(&visible_at) = queue.visible_at.get(&lease.seq) else {
-            return false;
-        };
-        queue
-            .by_visibility
-            .get(&(visible_at, lease.seq))
-            .is_some_and(|entry| {
+        self.queues
+            .get(&lease.queue_id)
+            .and_then(|queue| queue.get(lease.seq))
+            .is_some_and(|(visible_at, entry)| {
                 entry.state == MessageState::Leased
                     && entry.lease_gen == lease.lease_gen
                     && visible_at > now
@@ -471,8 +465,14 @@ impl QueueIndex {
     }
 
     pub(super) fn entry(&self, seq: i64) -> Option<Entry> {
-        let visible_at = self.visible_at.get(&seq)?;
-        self.by_visibility.get(&(*visible_at, seq)).copied()
+        self.get(seq).map(|(_, entry)| entry)
+    }
+
+    /// A message's visibility (its lease end, when leased) and entry.
+    fn get(&self, seq: i64) -> Option<(i64, Entry)> {
+        let visible_at = *self.visible_at.get(&seq)?;
+        let entry = *self.by_visibility.get(&(visible_at, seq))?;
+        Some((visible_at, entry))
     }
 
     /// Up to `n_max` messages visible at `now`, in delivery order.

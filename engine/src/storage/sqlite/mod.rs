@@ -678,18 +678,14 @@ mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::storage::conformance::{claim_policy, insert_policy, lease_of, message};
-    use crate::storage::{LeaseRef, QueueStore, Settlement, StaleReason, StorageError};
+    use crate::storage::{LeaseRef, QueueId, QueueStore, Settlement, StaleReason, StorageError};
 
     const T0: Timestamp = Timestamp(1_800_000_000_000);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
-        // Goal: with the fsyncs held back, a claim and an ack asked to be
-        // answered at commit are (see `Answered::AtCommit`), while a send
-        // committed in the same or an earlier batch still waits for its fsync.
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// A store in a file under `dir`, with one queue `q`.
+    async fn file_store_with_queue(dir: &tempfile::TempDir) -> (SqliteStore, QueueId) {
         let store = SqliteStore::open(SqliteOptions {
-            path: Some(dir.path().join("answers.db")),
+            path: Some(dir.path().join("store.db")),
             ..SqliteOptions::default()
         })
         .expect("open");
@@ -698,6 +694,16 @@ mod tests {
             .await
             .expect("create")
             .id;
+        (store, q)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_is_answered_at_commit_and_a_send_once_durable() {
+        // Goal: with the fsyncs held back, a claim and an ack asked to be
+        // answered at commit are (see `Answered::AtCommit`), while a send
+        // committed in the same or an earlier batch still waits for its fsync.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, q) = file_store_with_queue(&dir).await;
         store
             .insert(q, vec![message("first")], insert_policy(T0))
             .await
@@ -747,16 +753,7 @@ mod tests {
         // stale one. (The writer also compares its index with the table
         // after every commit in tests.)
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(SqliteOptions {
-            path: Some(dir.path().join("runs.db")),
-            ..SqliteOptions::default()
-        })
-        .expect("open");
-        let q = store
-            .create_queue("q".to_owned(), "{}".to_owned(), T0)
-            .await
-            .expect("create")
-            .id;
+        let (store, q) = file_store_with_queue(&dir).await;
         let mib = 1 << 20;
         let n = index::BODIES_BYTES_MAX / mib + 8;
         let messages: Vec<_> = (0..n)
