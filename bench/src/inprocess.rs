@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use switchyard::{Config, ConsumeOptions, Durability, Engine, Outcome, OutgoingMessage, QueueSpec};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::peers::{Measurement, micros_since};
 
@@ -120,24 +122,26 @@ async fn throughput(engine: &Engine, n_messages: usize, payload: &[u8]) -> Resul
             }
         })
         .await?;
-    let window = Arc::new(Semaphore::new(SEND_WINDOW));
-    let mut sends = tokio::task::JoinSet::new();
-    for _ in 0..n_messages {
-        let permit = window.clone().acquire_owned().await?;
-        let queues = queues.clone();
-        let message = OutgoingMessage::bytes("application/octet-stream", payload.to_vec());
-        sends.spawn(async move {
-            let receipt = queues.send("bench.throughput", message).await;
-            drop(permit);
-            receipt
-        });
-        while let Some(done) = sends.try_join_next() {
-            done??;
+    // One producer task, like the peers': it keeps at most SEND_WINDOW
+    // sends in flight and takes their receipts as they come.
+    let payload = payload.to_vec();
+    let producer_queues = queues.clone();
+    let producer = tokio::spawn(async move {
+        let queues = producer_queues;
+        let mut sends = FuturesUnordered::new();
+        for _ in 0..n_messages {
+            if sends.len() == SEND_WINDOW {
+                sends.next().await.expect("a send in flight")?;
+            }
+            let message = OutgoingMessage::bytes("application/octet-stream", payload.clone());
+            sends.push(queues.send("bench.throughput", message));
         }
-    }
-    while let Some(done) = sends.join_next().await {
-        done??;
-    }
+        while let Some(receipt) = sends.next().await {
+            receipt?;
+        }
+        Ok::<_, switchyard::QueueError>(())
+    });
+    producer.await.context("the producer task")??;
     done_rx.recv().await.context("consumer stopped early")?;
     // Every handler has returned; unsubscribe waits for the last acks to commit.
     consumer.unsubscribe().await?;
