@@ -191,18 +191,46 @@ pub(crate) fn decode_hex<const N: usize>(digits: &[u8], any_case: bool) -> Optio
     if digits.len() != 2 * N {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' if any_case => Some(c - b'A' + 10),
-        _ => None,
+    // A table lookup per digit, checked once at the end: this decodes every
+    // delivery's `traceparent`.
+    let nibbles = if any_case {
+        &NIBBLES_ANY_CASE
+    } else {
+        &NIBBLES_LOWER
     };
     let mut out = [0u8; N];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    let mut seen = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (nibbles[usize::from(pair[0])], nibbles[usize::from(pair[1])]);
+        seen |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(out)
+    (seen & NOT_HEX == 0).then_some(out)
 }
+
+/// What [`NIBBLES_LOWER`] and [`NIBBLES_ANY_CASE`] hold for a byte that is
+/// not a hex digit: a bit no digit's value has.
+const NOT_HEX: u8 = 0x10;
+
+/// The value of every byte as a hex digit, [`NOT_HEX`] where it is none.
+const fn nibbles(any_case: bool) -> [u8; 256] {
+    let mut table = [NOT_HEX; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' if any_case => b - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        c += 1;
+    }
+    table
+}
+
+const NIBBLES_LOWER: [u8; 256] = nibbles(false);
+const NIBBLES_ANY_CASE: [u8; 256] = nibbles(true);
 
 /// A span's name: as text, or `<verb> <queue>` (the engine's, composed
 /// once per batch rather than once per span).
@@ -774,6 +802,34 @@ mod tests {
             ..SpanRecord::default()
         };
         vec![full, bare]
+    }
+
+    #[test]
+    fn hex_decodes_digits_only_and_uppercase_only_when_asked() {
+        assert_eq!(decode_hex::<2>(b"0aff", false), Some([0x0a, 0xff]));
+        assert_eq!(decode_hex::<2>(b"09af", false), Some([0x09, 0xaf]));
+        assert_eq!(decode_hex::<2>(b"0AFF", false), None);
+        assert_eq!(decode_hex::<2>(b"0AfF", true), Some([0x0a, 0xff]));
+        // Every byte that is not a digit is refused, in either place.
+        let digits: &[u8] = b"0123456789abcdefABCDEF";
+        for b in 0..=255u8 {
+            let expected = digits.contains(&b).then(|| {
+                let v = char::from(b).to_digit(16).unwrap() as u8;
+                [v << 4 | v]
+            });
+            assert_eq!(decode_hex::<1>(&[b, b], true), expected, "byte {b}");
+            assert_eq!(
+                decode_hex::<1>(&[b'0', b], true).is_some(),
+                expected.is_some()
+            );
+            assert_eq!(
+                decode_hex::<1>(&[b, b'0'], true).is_some(),
+                expected.is_some()
+            );
+        }
+        // Lengths other than two digits a byte.
+        assert_eq!(decode_hex::<2>(b"0af", false), None);
+        assert_eq!(decode_hex::<2>(b"0aff0", false), None);
     }
 
     #[test]
