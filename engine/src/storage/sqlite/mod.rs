@@ -421,7 +421,12 @@ fn run_writer(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let (at_commit, completions) = run_batch(&conn, &mut index, &mut batch);
         let replies = index.take_replies();
-        let commit = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
+        let commit = if conn.is_autocommit() {
+            // A job (or SQLite itself, on I/O errors) rolled the batch back.
+            Some("the batch transaction was rolled back before its commit".to_owned())
+        } else {
+            conn.execute_batch("COMMIT").err().map(|e| e.to_string())
+        };
         if let Some(error) = commit {
             let _ = conn.execute_batch("ROLLBACK");
             // The jobs changed the index for writes that are now undone.
@@ -848,6 +853,79 @@ mod tests {
             (0, 0, 1),
             "only the retried message is left"
         );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_after_a_run_the_table_disagrees_with_write_nothing_outside_the_batch() {
+        // Goal: when a run of acks finds fewer rows than the index holds
+        // leases for, the batch is rolled back, and the acks after it are
+        // refused rather than deleted one by one outside the batch.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, q) = file_store_with_queue(&dir).await;
+        let messages: Vec<_> = (0..4).map(|i| message(&format!("m{i}"))).collect();
+        store
+            .insert(q, messages, insert_policy(T0))
+            .await
+            .expect("send");
+        let claimed = store
+            .claim(q, 4, claim_policy(T0, 1000))
+            .await
+            .expect("claim");
+        let lease = |i: usize| lease_of(q, &claimed.deliveries[i]);
+        let seq = |i: usize| claimed.deliveries[i].seq;
+        // Another connection removes a leased row behind the writer's back.
+        let other =
+            Connection::open(dir.path().join("store.db")).expect("open a second connection");
+        other
+            .busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        let rows_left = |seq: i64| -> i64 {
+            other
+                .query_row(
+                    "SELECT count(*) FROM messages WHERE seq = ?1",
+                    [seq],
+                    |row| row.get(0),
+                )
+                .expect("count")
+        };
+        other
+            .execute("DELETE FROM messages WHERE seq = ?1", [seq(0)])
+            .expect("delete a row");
+        // Two runs: seqs 0-1 (one row missing), then seq 3.
+        let refused = store
+            .settle_many(
+                vec![
+                    (lease(0), Settlement::Ack),
+                    (lease(1), Settlement::Ack),
+                    (lease(3), Settlement::Ack),
+                ],
+                T0,
+                Answered::WhenDurable,
+            )
+            .await
+            .expect_err("the batch is rolled back");
+        assert!(
+            format!("{refused:?}").contains("rolled back before its commit"),
+            "the error says the batch was rolled back: {refused:?}"
+        );
+        assert_eq!(
+            (rows_left(seq(1)), rows_left(seq(3))),
+            (1, 1),
+            "nothing was deleted"
+        );
+        // The reloaded index agrees with the table: the leases of the rows
+        // left still hold, and acking them again settles them.
+        let settled = store
+            .settle_many(
+                vec![(lease(1), Settlement::Ack), (lease(3), Settlement::Ack)],
+                T0,
+                Answered::WhenDurable,
+            )
+            .await
+            .expect("settle again");
+        assert!(settled.iter().all(Result::is_ok), "{settled:?}");
+        assert_eq!((rows_left(seq(1)), rows_left(seq(3))), (0, 0));
         store.close().await;
     }
 }

@@ -247,10 +247,7 @@ impl QueueStore for SqliteStore {
                 if conn.is_autocommit() {
                     // The batch was rolled back (see `delete_acked`): nothing
                     // more may be written outside it.
-                    results[at] = Some(Err(backend(
-                        "settle",
-                        "the batch transaction was rolled back",
-                    )));
+                    results[at] = Some(Err(batch_rolled_back()));
                     continue;
                 }
                 if matches!(settlement, Settlement::Ack) && index.lease_holds(lease, now.0) {
@@ -916,6 +913,14 @@ fn delete_acked(
         a.lease.queue_id == b.lease.queue_id && b.lease.seq == a.lease.seq + 1
     };
     for run in acks.chunk_by(consecutive) {
+        if conn.is_autocommit() {
+            // An earlier run rolled the batch back (below, or SQLite on its
+            // own): a DELETE now would commit by itself, outside the batch.
+            for ack in run {
+                results[ack.at] = Some(Err(batch_rolled_back()));
+            }
+            continue;
+        }
         let (first, last) = (run[0].lease, run[run.len() - 1].lease);
         let deleted = conn
             .prepare_cached("DELETE FROM messages WHERE seq BETWEEN ?1 AND ?2 AND queue_id = ?3")
@@ -936,16 +941,19 @@ fn delete_acked(
                 // undo the whole batch, so that its commit fails and the
                 // index is reloaded from the table.
                 let _ = conn.execute_batch("ROLLBACK");
+                let cause = format!(
+                    "acked {n} rows of the {} indexed from seq {}",
+                    run.len(),
+                    first.seq
+                );
+                tracing::error!(%cause, "the writer's index disagrees with the table; rolling the batch back and reloading the index");
                 for ack in run {
-                    results[ack.at] = Some(Err(StorageError::Corrupt(format!(
-                        "acked {n} rows of the {} indexed from seq {}",
-                        run.len(),
-                        first.seq
-                    ))));
+                    results[ack.at] = Some(Err(StorageError::Corrupt(cause.clone())));
                 }
             }
             Err(e) => {
-                // SQLite undid the statement; the others of the batch stand.
+                // SQLite undid the statement; the others of the batch stand
+                // (unless it rolled the whole batch back: the next run checks).
                 let cause = e.to_string();
                 for ack in run {
                     results[ack.at] = Some(Err(backend("ack a message", cause.clone())));
@@ -953,6 +961,11 @@ fn delete_acked(
             }
         }
     }
+}
+
+/// A settlement refused because its batch's transaction was rolled back.
+fn batch_rolled_back() -> StorageError {
+    backend("settle", "the batch transaction was rolled back")
 }
 
 fn settle_message(
