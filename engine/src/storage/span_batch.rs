@@ -20,9 +20,11 @@
 //!
 //! Spans of a batch repeat most of their texts (queue and operation names, a
 //! message's ids on its three or more spans, parent span ids), so the table
-//! holds each once. Ids are stored as their bytes, half the size of their
-//! text. Format 2 (written before) has the same spans after a text-only
-//! table; format 1 (JSON, LZ4) is the SQLite backend's oldest.
+//! holds each text once, and an id once where it repeats close by (an entry
+//! may appear twice: decoding does not care). Ids are stored as their
+//! bytes, half the size of their text. Format 2 (written before) has the
+//! same spans after a text-only table; format 1 (JSON, LZ4) is the SQLite
+//! backend's oldest.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -45,32 +47,46 @@ const OUTCOME: u16 = 1 << 8;
 const ATTRIBUTES: u16 = 1 << 9;
 const LINKS: u16 = 1 << 10;
 
-/// Texts the builder remembers by address.
-const RECENT: usize = 8;
+/// Slots of a [`Recent`] cache: enough that the dozen texts of the
+/// engine's spans seldom share one (at 64 slots two of them did, and each
+/// evicted the other on every message).
+const RECENT: usize = 256;
 
 /// Where a text lives: its address and length.
 type Address = (usize, usize);
 
-/// The last [`RECENT`] lookups of a kind: what was looked up (addresses)
-/// and the table index found, oldest replaced first.
-#[derive(Default)]
+/// Lookups just made, in a direct-mapped cache: each key has one slot (by
+/// its hash), which holds the last key that landed there and the table index
+/// found for it. One hash and one compare, where a scan of the recent keys
+/// took a compare per slot.
 struct Recent<K> {
     slots: [Option<(K, u64)>; RECENT],
-    n: usize,
 }
 
-impl<K: Copy + PartialEq> Recent<K> {
+impl<K: Copy> Default for Recent<K> {
+    fn default() -> Self {
+        Recent {
+            slots: [None; RECENT],
+        }
+    }
+}
+
+impl<K: Copy + PartialEq + std::hash::Hash> Recent<K> {
+    fn slot(key: &K) -> usize {
+        use std::hash::BuildHasher;
+        // The hash's top bits are its best mixed.
+        (rustc_hash::FxBuildHasher.hash_one(key) >> (64 - RECENT.trailing_zeros())) as usize
+    }
+
     fn find(&self, key: K) -> Option<u64> {
-        self.slots
-            .iter()
-            .flatten()
-            .find(|(k, _)| *k == key)
-            .map(|(_, i)| *i)
+        match self.slots[Self::slot(&key)] {
+            Some((k, i)) if k == key => Some(i),
+            _ => None,
+        }
     }
 
     fn remember(&mut self, key: K, i: u64) {
-        self.slots[self.n % RECENT] = Some((key, i));
-        self.n += 1;
+        self.slots[Self::slot(&key)] = Some((key, i));
     }
 }
 
@@ -295,17 +311,26 @@ impl<'a> SpanView<'a> {
     }
 }
 
+/// An id as the builder remembers it: its kind and bits.
+type IdBits = (u8, u128);
+
 /// Encodes spans into a [`SpanBatch`], one at a time.
 pub(crate) struct SpanBatchBuilder<'a> {
     /// The table: borrowed entries, and texts composed here (names,
     /// attribute objects).
     table: Vec<Entry<'a>>,
     owned: Vec<(usize, String)>,
-    /// Where each entry is in the table, by kind: ids by their bits (no
-    /// string hashing), texts by their content.
-    hex16: FxHashMap<u128, u64>,
-    uuids: FxHashMap<u128, u64>,
-    hex8: FxHashMap<u64, u64>,
+    /// Ids just looked up, by kind and bits. Ids are looked up only here:
+    /// the engine's spans repeat an id right after it (a settle span, then
+    /// its consumer span: the same trace and message, the parent span id
+    /// as the child's own), or a batch or more later (a message's send span
+    /// and its delivery's spans are a prefetch window apart), where a map
+    /// of the whole batch's ids found 2% of them for the price of inserting
+    /// all. An id not found here gets a new entry.
+    recent_ids: Recent<IdBits>,
+    /// The last key added of each kind.
+    recent_keys: [Option<i64>; 4],
+    /// Texts by their content.
     texts: FxHashMap<&'a str, u64>,
     /// Texts just looked up, by address: the engine's spans share their
     /// kind, status, operation and queue texts, so nearly every text is
@@ -325,17 +350,16 @@ pub(crate) struct SpanBatchBuilder<'a> {
 impl<'a> SpanBatchBuilder<'a> {
     pub(crate) fn with_capacity(n_spans: usize) -> SpanBatchBuilder<'a> {
         SpanBatchBuilder {
-            table: Vec::with_capacity(n_spans),
+            table: Vec::with_capacity(n_spans * 2),
             owned: Vec::new(),
-            hex16: FxHashMap::with_capacity_and_hasher(n_spans, Default::default()),
-            uuids: FxHashMap::with_capacity_and_hasher(n_spans / 2, Default::default()),
-            hex8: FxHashMap::with_capacity_and_hasher(n_spans, Default::default()),
+            recent_ids: Recent::default(),
+            recent_keys: [None; 4],
             texts: FxHashMap::default(),
             recent: Recent::default(),
             names: FxHashMap::default(),
             recent_names: Recent::default(),
             body: Vec::with_capacity(n_spans * 24),
-            keys: FxHashSet::with_capacity_and_hasher(n_spans, Default::default()),
+            keys: FxHashSet::default(),
             n_spans: 0,
             previous_start: 0,
             last_start_us: i64::MIN,
@@ -348,15 +372,15 @@ impl<'a> SpanBatchBuilder<'a> {
         let Some(correlation) = span.correlation_id else {
             return;
         };
-        self.keys.insert(correlation.key(KeyKind::Correlation));
+        self.key(correlation.key(KeyKind::Correlation));
         // A message whose correlation id is its own id (the default) is
         // found through its correlation key.
         if let Some(message) = span.message_id
             && message != correlation
         {
-            self.keys.insert(message.key(KeyKind::Message));
+            self.key(message.key(KeyKind::Message));
         }
-        self.keys.insert(span.trace_id.key(KeyKind::Trace));
+        self.key(span.trace_id.key(KeyKind::Trace));
         self.n_spans += 1;
         self.last_start_us = self.last_start_us.max(span.start_us);
 
@@ -469,17 +493,29 @@ impl<'a> SpanBatchBuilder<'a> {
     }
 
     fn index(&mut self, entry: Entry<'a>) -> u64 {
-        let next = self.table.len() as u64;
-        let i = match entry {
+        let bits = match entry {
             Entry::Text(text) => return self.text(text),
-            Entry::Hex16(b) => *self.hex16.entry(u128::from_ne_bytes(b)).or_insert(next),
-            Entry::Uuid(b) => *self.uuids.entry(u128::from_ne_bytes(b)).or_insert(next),
-            Entry::Hex8(b) => *self.hex8.entry(u64::from_ne_bytes(b)).or_insert(next),
+            Entry::Hex16(b) => (0, u128::from_ne_bytes(b)),
+            Entry::Uuid(b) => (1, u128::from_ne_bytes(b)),
+            Entry::Hex8(b) => (2, u128::from(u64::from_ne_bytes(b))),
         };
-        if i == next {
-            self.table.push(entry);
+        if let Some(i) = self.recent_ids.find(bits) {
+            return i;
         }
+        let i = self.table.len() as u64;
+        self.table.push(entry);
+        self.recent_ids.remember(bits, i);
         i
+    }
+
+    /// Adds a key. Ids made close together share theirs (see [`key_id`]),
+    /// so most keys are one of the few just added.
+    fn key(&mut self, key: i64) {
+        let slot = &mut self.recent_keys[(key as u64 >> 62) as usize];
+        if *slot != Some(key) {
+            *slot = Some(key);
+            self.keys.insert(key);
+        }
     }
 
     fn text(&mut self, text: &'a str) -> u64 {
@@ -692,12 +728,24 @@ pub(crate) fn key_id(kind: KeyKind, id: &str) -> i64 {
     kind.tag(bits)
 }
 
-fn put_u64(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    // Most numbers here are table indexes and small deltas, of one or two
+    // bytes: those take one capacity check, not one per byte.
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x4000 {
+        out.extend_from_slice(&[(n as u8) | 0x80, (n >> 7) as u8]);
+    } else {
+        let mut bytes = [0u8; 10];
+        let (mut n, mut len) = (n, 0);
+        while n >= 0x80 {
+            bytes[len] = (n as u8) | 0x80;
+            n >>= 7;
+            len += 1;
+        }
+        bytes[len] = n as u8;
+        out.extend_from_slice(&bytes[..=len]);
     }
-    out.push(n as u8);
 }
 
 fn put_i64(out: &mut Vec<u8>, n: i64) {
@@ -830,6 +878,60 @@ mod tests {
         // Lengths other than two digits a byte.
         assert_eq!(decode_hex::<2>(b"0af", false), None);
         assert_eq!(decode_hex::<2>(b"0aff0", false), None);
+    }
+
+    #[test]
+    fn varints_round_trip_at_every_length_boundary() {
+        let mut numbers = vec![0, 1, 0x7f, 0x80, 0x3fff, 0x4000, u64::MAX];
+        numbers.extend((1..10).flat_map(|bytes| {
+            let top = 1u64 << (7 * bytes);
+            [top - 1, top]
+        }));
+        let mut out = Vec::new();
+        for &n in &numbers {
+            let before = out.len();
+            put_u64(&mut out, n);
+            // LEB128: seven bits a byte.
+            let expected = (64 - n.leading_zeros()).div_ceil(7).max(1) as usize;
+            assert_eq!(out.len() - before, expected, "{n:#x}");
+        }
+        for n in [
+            i64::MIN,
+            -8193,
+            -8192,
+            -65,
+            -64,
+            -1,
+            0,
+            63,
+            64,
+            8191,
+            8192,
+            i64::MAX,
+        ] {
+            put_i64(&mut out, n);
+        }
+        let mut r = Reader { blob: &out, at: 0 };
+        for &n in &numbers {
+            assert_eq!(r.u64().unwrap(), n);
+        }
+        for n in [
+            i64::MIN,
+            -8193,
+            -8192,
+            -65,
+            -64,
+            -1,
+            0,
+            63,
+            64,
+            8191,
+            8192,
+            i64::MAX,
+        ] {
+            assert_eq!(r.i64().unwrap(), n);
+        }
+        assert_eq!(r.remaining(), 0);
     }
 
     #[test]
