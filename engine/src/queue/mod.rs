@@ -635,7 +635,7 @@ impl Queues {
         };
         let ids = MessageIds::new(entry.name.shared(), id, &envelope);
         let span = self.inner.telemetry.send_started(
-            &ids,
+            ids,
             envelope.source.as_deref(),
             (
                 envelope.traceparent.as_deref(),

@@ -350,7 +350,7 @@ impl Telemetry {
     /// sender gave (or inherited from the message being handled).
     pub(crate) fn send_started(
         &self,
-        ids: &MessageIds,
+        ids: MessageIds,
         source: Option<&str>,
         parent: (Option<&str>, Option<&str>),
         batch_len: usize,
@@ -420,7 +420,7 @@ impl Telemetry {
             self.inner.ids.place(parent.as_ref()),
             SpanKind::Consumer,
             (verb, verb, verb),
-            &ids,
+            ids,
             self.inner.clock.now_system(),
         );
         span.attempt = Some(attempt);
@@ -468,7 +468,7 @@ impl Telemetry {
             self.inner.ids.place(Some(&Parent::of(&span))),
             SpanKind::Consumer,
             (verb, "settle", verb),
-            &span.ids,
+            span.ids.clone(),
             now,
         );
         settle.attempt = Some(attempt);
@@ -482,7 +482,7 @@ impl Telemetry {
                     self.inner.ids.place(Some(&Parent::of(&settle))),
                     SpanKind::Internal,
                     ("retry", "settle", "retry"),
-                    &span.ids,
+                    span.ids.clone(),
                     now,
                 );
                 retry.attempt = Some(attempt);
@@ -550,7 +550,7 @@ impl Telemetry {
             self.inner.ids.place(parent),
             SpanKind::Internal,
             (verb, "settle", "dead_letter"),
-            ids,
+            ids.clone(),
             self.inner.clock.now_system(),
         );
         span.attempt = attempts;
@@ -584,7 +584,7 @@ impl Telemetry {
             self.inner.ids.place(parent.as_ref()),
             SpanKind::Internal,
             (action, "settle", action),
-            ids,
+            ids.clone(),
             self.inner.clock.now_system(),
         );
         span.extra.push(KeyValue::new(attr::OPERATOR, true));

@@ -190,14 +190,14 @@ mod tests {
             ids.place(None),
             SpanKind::Producer,
             ("send", "send", "send"),
-            &own,
+            own,
             start,
         );
         let mut process = RawSpan::new(
             ids.place(Some(&Parent::of(&send))),
             SpanKind::Consumer,
             ("process", "process", "process"),
-            &correlated,
+            correlated,
             start + Duration::from_micros(250),
         );
         process.attempt = Some(2);

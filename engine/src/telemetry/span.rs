@@ -204,7 +204,7 @@ impl RawSpan {
         placement: Placement,
         kind: SpanKind,
         (verb, operation_type, operation): (&'static str, &'static str, &'static str),
-        ids: &MessageIds,
+        ids: MessageIds,
         at: SystemTime,
     ) -> RawSpan {
         RawSpan {
@@ -221,7 +221,7 @@ impl RawSpan {
             start: at,
             end: at,
             status: Status::Unset,
-            ids: ids.clone(),
+            ids,
             attempt: None,
             outcome: None,
             extra: Vec::new(),
