@@ -887,6 +887,21 @@ mod tests {
             let top = 1u64 << (7 * bytes);
             [top - 1, top]
         }));
+        // Around the zigzagged one-, two- and three-byte boundaries.
+        let signed = [
+            i64::MIN,
+            -8193,
+            -8192,
+            -65,
+            -64,
+            -1,
+            0,
+            63,
+            64,
+            8191,
+            8192,
+            i64::MAX,
+        ];
         let mut out = Vec::new();
         for &n in &numbers {
             let before = out.len();
@@ -895,40 +910,14 @@ mod tests {
             let expected = (64 - n.leading_zeros()).div_ceil(7).max(1) as usize;
             assert_eq!(out.len() - before, expected, "{n:#x}");
         }
-        for n in [
-            i64::MIN,
-            -8193,
-            -8192,
-            -65,
-            -64,
-            -1,
-            0,
-            63,
-            64,
-            8191,
-            8192,
-            i64::MAX,
-        ] {
+        for &n in &signed {
             put_i64(&mut out, n);
         }
         let mut r = Reader { blob: &out, at: 0 };
         for &n in &numbers {
             assert_eq!(r.u64().unwrap(), n);
         }
-        for n in [
-            i64::MIN,
-            -8193,
-            -8192,
-            -65,
-            -64,
-            -1,
-            0,
-            63,
-            64,
-            8191,
-            8192,
-            i64::MAX,
-        ] {
+        for &n in &signed {
             assert_eq!(r.i64().unwrap(), n);
         }
         assert_eq!(r.remaining(), 0);
