@@ -45,6 +45,7 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod feed;
+mod hex;
 pub mod http;
 pub mod queue;
 pub mod storage;

@@ -9,8 +9,9 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;
 
 use super::span::RawSpan;
+use crate::hex::hex;
 use crate::storage::SpanRecord;
-use crate::storage::span_batch::{Entry, Name, SpanView, hex};
+use crate::storage::span_batch::{Entry, Name, SpanView};
 use crate::telemetry::attr;
 
 fn micros(t: SystemTime) -> i64 {

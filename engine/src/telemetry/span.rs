@@ -23,7 +23,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEve
 
 use super::MessageIds;
 use super::attr;
-use crate::storage::span_batch::{decode_hex, hex_into};
+use crate::hex::{decode_hex, hex_into};
 
 /// One span of the engine's. A consumer span is open (parked until its
 /// delivery is settled) until `end` is set.
