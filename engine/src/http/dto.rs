@@ -354,7 +354,7 @@ impl Message {
             headers: m.envelope.headers.clone(),
             timestamp_ms: m.envelope.timestamp.as_millis(),
             attempts: m.attempts,
-            traceparent: m.envelope.traceparent.clone(),
+            traceparent: m.envelope.traceparent.map(|tp| tp.to_string()),
             tracestate: m.envelope.tracestate.clone(),
             last_error: m.last_error.clone(),
             history: history(m),

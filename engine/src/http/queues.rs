@@ -143,6 +143,11 @@ pub(crate) fn outgoing(engine: &Engine, body: SendBody) -> Result<OutgoingMessag
             )
         }
     };
+    let traceparent = body
+        .traceparent
+        .map(|tp| tp.parse())
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(format!("field `traceparent`: {e}")))?;
     let deliver_at = body
         .delay_ms
         .map(|ms| engine.clock().now().plus(Duration::from_millis(ms)));
@@ -153,7 +158,7 @@ pub(crate) fn outgoing(engine: &Engine, body: SendBody) -> Result<OutgoingMessag
         causation_id: body.causation_id,
         reply_to: body.reply_to,
         headers: body.headers,
-        traceparent: body.traceparent,
+        traceparent,
         tracestate: body.tracestate,
         idempotency_key: body.idempotency_key,
         deliver_at,

@@ -425,6 +425,36 @@ async fn limits_answer_with_the_error_format() {
         "{}",
         missing.message()
     );
+    let bad_trace = call(
+        &app,
+        "POST",
+        "/api/queues/q/messages",
+        Some(OPERATOR),
+        Some(json!({"payload": 1, "traceparent": "00-abc-01"})),
+    )
+    .await;
+    assert_eq!(
+        (bad_trace.status, bad_trace.code()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    assert!(
+        bad_trace.message().contains("`traceparent`")
+            && bad_trace.message().contains("\"00-abc-01\""),
+        "{}",
+        bad_trace.message()
+    );
+    let traced = call(
+        &app,
+        "POST",
+        "/api/queues/q/messages",
+        Some(OPERATOR),
+        Some(json!({
+            "payload": 1,
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        })),
+    )
+    .await;
+    assert_eq!(traced.status, StatusCode::OK, "{:?}", traced.json);
     let unknown = call(
         &app,
         "POST",

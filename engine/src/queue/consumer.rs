@@ -327,7 +327,7 @@ impl Run {
                 let cause = Cause {
                     message_id: delivery.message.id.to_string(),
                     correlation_id: delivery.message.envelope.correlation_id.clone(),
-                    traceparent: delivery.traceparent.clone(),
+                    traceparent: delivery.traceparent,
                     tracestate: delivery.message.envelope.tracestate.clone(),
                 };
                 let span = telemetry::handler_span(&delivery);

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use crate::Engine;
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::config::Config;
-use crate::envelope::OutgoingMessage;
+use crate::envelope::{OutgoingMessage, TraceParent};
 use crate::feed::FeedKind;
 use crate::queue::{
     Backoff, ConsumeOptions, DeadLetterFilter, DeadReason, Outcome, Overflow, QueueError,
@@ -175,6 +175,57 @@ async fn redeclaring_with_other_settings_names_the_setting() {
 }
 
 #[tokio::test]
+async fn messages_stored_before_the_traceparent_column_keep_their_trace() {
+    // Goal: a traceparent is stored in its own column, not in the envelope's
+    // JSON; a store the first schema wrote (the traceparent in the JSON)
+    // migrates, and its messages still carry their trace.
+    let f = fixture().await;
+    let queues = f.engine.queues();
+    queues.declare(QueueSpec::new("orders")).await.unwrap();
+    let sent_in: TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        .parse()
+        .unwrap();
+    let message = OutgoingMessage {
+        traceparent: Some(sent_in),
+        ..OutgoingMessage::json(&1)
+    };
+    let receipt = queues.send("orders", message).await.unwrap();
+    f.engine.shutdown().await;
+    let db = f.dir.path().join(crate::engine::DATABASE_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (column, in_json): (Vec<u8>, Option<String>) = conn
+        .query_row(
+            "SELECT traceparent, json_extract(envelope, '$.traceparent') FROM messages",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(in_json, None, "the envelope's JSON has no traceparent");
+    let stored = TraceParent::from_bytes(&column).expect("25 bytes");
+    assert_eq!(stored.trace_id(), sent_in.trace_id());
+    // Back to the first schema, as a release before the column wrote it.
+    conn.execute_batch(&format!(
+        "BEGIN;
+         UPDATE messages SET envelope = json_set(envelope, '$.traceparent', '{stored}');
+         ALTER TABLE messages DROP COLUMN traceparent;
+         PRAGMA user_version = 1;
+         COMMIT;"
+    ))
+    .unwrap();
+    drop(conn);
+    let engine = open(&f.dir, &f.clock).await;
+    let f = Fixture { engine, ..f };
+    let peeked = f.engine.queues().peek("orders", 10).await.unwrap();
+    assert_eq!(peeked[0].envelope.traceparent, Some(stored));
+    let delivery = f.receive("orders", 1).await.remove(0);
+    assert_eq!(delivery.message.id, receipt.id);
+    assert_eq!(delivery.message.envelope.traceparent, Some(stored));
+    // The consumer span continues the same trace.
+    let consumer = delivery.traceparent.expect("tracing is on");
+    assert_eq!(consumer.trace_id(), sent_in.trace_id());
+}
+
+#[tokio::test]
 async fn a_message_carries_its_envelope_to_the_consumer() {
     // Goal: every envelope field survives the trip; correlation id defaults
     // to the message's own id; ids are UUID v7.
@@ -186,8 +237,11 @@ async fn a_message_carries_its_envelope_to_the_consumer() {
         .causation_id("cause-1")
         .reply_to("replies")
         .header("tenant", "eu");
+    let sent_in: TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        .parse()
+        .unwrap();
     let message = OutgoingMessage {
-        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        traceparent: Some(sent_in),
         ..message
     };
     let receipt = queues.send("orders", message).await.unwrap();
@@ -211,13 +265,11 @@ async fn a_message_carries_its_envelope_to_the_consumer() {
         first.envelope.headers.get("tenant").map(String::as_str),
         Some("eu")
     );
-    assert!(
-        first
-            .envelope
-            .traceparent
-            .as_deref()
-            .unwrap()
-            .starts_with("00-0af7")
+    // The trace the sender named goes on (from the producer span, when
+    // tracing is on).
+    assert_eq!(
+        first.envelope.traceparent.map(|tp| tp.trace_id()),
+        Some(sent_in.trace_id())
     );
     assert_eq!(first.envelope.timestamp, START);
     assert_eq!(
@@ -1422,7 +1474,7 @@ async fn a_follow_up_carries_correlation_causation_and_trace_context() {
     queues.declare(QueueSpec::new("payments")).await.unwrap();
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let first = OutgoingMessage {
-        traceparent: Some(traceparent.to_owned()),
+        traceparent: Some(traceparent.parse().unwrap()),
         ..OutgoingMessage::json(&1)
     };
     let first = queues
@@ -1438,7 +1490,11 @@ async fn a_follow_up_carries_correlation_causation_and_trace_context() {
     assert_eq!(payment.envelope.correlation_id, "order-42");
     assert_eq!(payment.envelope.causation_id, Some(first.id.to_string()));
     // Same trace, a new span: the payment's producer span.
-    let payment_tp = payment.envelope.traceparent.expect("a traceparent");
+    let payment_tp = payment
+        .envelope
+        .traceparent
+        .expect("a traceparent")
+        .to_string();
     assert_eq!(payment_tp[..35], traceparent[..35], "{payment_tp}");
     assert_ne!(payment_tp, traceparent);
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::envelope::{MessageId, Payload};
+use crate::envelope::{MessageId, Payload, TraceParent};
 use crate::storage::{
     Answered, ClaimPolicy, DeadLetterQuery, DeadReason, FlowSummaryRow, InsertPolicy, LeaseRef,
     MessageState, NewMessage, OverflowAction, QueueId, QueueStore, Settlement, SpanBatch, SpanKey,
@@ -28,6 +28,7 @@ pub(super) fn message(body: &str) -> NewMessage {
         id: MessageId::new(),
         payload: Payload::bytes("text/plain", body.as_bytes().to_vec()),
         envelope: "{\"timestamp\":0,\"correlation_id\":\"c\"}".to_owned(),
+        traceparent: None,
         visible_at: T0,
         expires_at: None,
         idempotency_key: None,
@@ -378,6 +379,53 @@ async fn claims_dead_letter_expired_and_exhausted_messages(store: Store) {
             .len(),
         2
     );
+}
+
+async fn traceparents_are_kept_with_their_messages(store: Store) {
+    let q = queue(&store, "q").await;
+    let tp: TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        .parse()
+        .unwrap();
+    let traced = NewMessage {
+        traceparent: Some(tp),
+        ..message("traced")
+    };
+    let traced_id = traced.id;
+    store
+        .insert(q, vec![traced, message("plain")], insert_policy(T0))
+        .await
+        .unwrap();
+    let traceparents = |messages: &[crate::storage::StoredMessage]| {
+        messages
+            .iter()
+            .map(|m| (m.id, m.traceparent))
+            .collect::<Vec<_>>()
+    };
+    let peeked = store.peek(q, 10).await.unwrap();
+    let plain_id = peeked[1].id;
+    let expected = vec![(traced_id, Some(tp)), (plain_id, None)];
+    assert_eq!(traceparents(&peeked), expected, "as read from the rows");
+    // The first claim takes the bodies kept since the insert; the second
+    // (after the leases lapse) reads the rows.
+    let first = store.claim(q, 10, claim_policy(T0, 10)).await.unwrap();
+    assert_eq!(traceparents(&first.deliveries), expected, "as sent");
+    let policy = |now| ClaimPolicy {
+        attempts_max: 2,
+        ..claim_policy(now, 10)
+    };
+    let second = store.claim(q, 10, policy(at(10))).await.unwrap();
+    assert_eq!(traceparents(&second.deliveries), expected, "as stored");
+    // A dead-lettering carries it, for the dead-letter span.
+    let third = store.claim(q, 10, policy(at(20))).await.unwrap();
+    let mut dead: Vec<_> = third
+        .dead_lettered
+        .iter()
+        .map(|d| (d.id, d.traceparent))
+        .collect();
+    dead.sort_by_key(|(id, _)| *id);
+    let mut expected = expected;
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(dead, expected, "as dead-lettered");
 }
 
 async fn expiry_sweeps_ready_messages(store: Store) {
@@ -992,6 +1040,7 @@ macro_rules! suite {
             settle_many_settles_each_on_its_own,
             retries_wait_until_due,
             claims_dead_letter_expired_and_exhausted_messages,
+            traceparents_are_kept_with_their_messages,
             expiry_sweeps_ready_messages,
             batches_are_atomic_and_overflow_is_enforced,
             idempotency_keys_dedup_until_they_lapse,

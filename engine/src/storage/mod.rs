@@ -22,7 +22,7 @@ pub use span_batch::SpanBatch;
 use std::future::Future;
 
 use crate::clock::Timestamp;
-use crate::envelope::{MessageId, Payload};
+use crate::envelope::{MessageId, Payload, TraceParent};
 
 /// A queue's row id inside one store.
 pub type QueueId = i64;
@@ -160,6 +160,8 @@ pub struct NewMessage {
     /// Its envelope, as JSON text: encoded and decoded by the queue module,
     /// off the writer's thread.
     pub envelope: String,
+    /// The envelope's W3C `traceparent`, kept apart from its text.
+    pub traceparent: Option<TraceParent>,
     /// First delivery not before this.
     pub visible_at: Timestamp,
     /// Dead-letter as expired if still undelivered at this time.
@@ -182,6 +184,8 @@ pub struct StoredMessage {
     /// Its envelope, as JSON text: encoded and decoded by the queue module,
     /// off the writer's thread.
     pub envelope: String,
+    /// The envelope's W3C `traceparent`, kept apart from its text.
+    pub traceparent: Option<TraceParent>,
     /// Where it is in its life.
     pub state: MessageState,
     /// Deliveries handed out so far in this queue.
@@ -252,6 +256,8 @@ pub struct DeadLettered {
     pub attempts: u32,
     /// Its envelope (JSON text), so the dead-lettering can be traced.
     pub envelope: String,
+    /// Its traceparent, for the same.
+    pub traceparent: Option<TraceParent>,
 }
 
 /// Result of an insert.

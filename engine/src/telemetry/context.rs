@@ -15,7 +15,7 @@ pub(crate) struct Cause {
     pub(crate) message_id: String,
     pub(crate) correlation_id: String,
     /// The consumer span's `traceparent`.
-    pub(crate) traceparent: Option<String>,
+    pub(crate) traceparent: Option<crate::envelope::TraceParent>,
     pub(crate) tracestate: Option<String>,
 }
 

@@ -55,7 +55,7 @@ use span::{Parent, RawSpan};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::TelemetryConfig;
-use crate::envelope::{Envelope, MessageId};
+use crate::envelope::{Envelope, MessageId, TraceParent};
 use crate::storage::{DeadReason, Store};
 
 /// Name of the instrumentation scope of the engine's spans.
@@ -352,9 +352,9 @@ impl Telemetry {
         &self,
         ids: MessageIds,
         source: Option<&str>,
-        parent: (Option<&str>, Option<&str>),
+        parent: (Option<TraceParent>, Option<&str>),
         batch_len: usize,
-    ) -> Option<(SendSpan, String)> {
+    ) -> Option<(SendSpan, TraceParent)> {
         if !self.enabled() {
             return None;
         }
@@ -403,15 +403,12 @@ impl Telemetry {
         attempt: u32,
         lease_until: Timestamp,
         mode: DeliveryMode,
-    ) -> Option<String> {
+    ) -> Option<TraceParent> {
         self.inner.metrics.delivered(&ids.queue);
         if !self.enabled() {
             return None;
         }
-        let parent = Parent::from_traceparent(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
+        let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
         let verb = match mode {
             DeliveryMode::Pull => "receive",
             DeliveryMode::Push => "process",
@@ -527,10 +524,7 @@ impl Telemetry {
         if !self.enabled() {
             return;
         }
-        let parent = Parent::from_traceparent(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
+        let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
         self.dead_letter_span(parent.as_ref(), ids, reason, to, Some(attempts));
     }
 
@@ -576,10 +570,7 @@ impl Telemetry {
         if !self.enabled() {
             return;
         }
-        let parent = Parent::from_traceparent(
-            envelope.traceparent.as_deref(),
-            envelope.tracestate.as_deref(),
-        );
+        let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
         let mut span = RawSpan::new(
             self.inner.ids.place(parent.as_ref()),
             SpanKind::Internal,
@@ -635,9 +626,8 @@ pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let trace_id = delivery
         .traceparent
-        .as_deref()
-        .and_then(|tp| tp.get(3..35))
-        .unwrap_or("");
+        .map(|tp| crate::hex::hex(&tp.trace_id()))
+        .unwrap_or_default();
     let span = tracing::info_span!(
         "handle",
         queue = %delivery.lease.queue(),
@@ -647,7 +637,7 @@ pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
         trace_id = %trace_id,
     );
     if !span.is_disabled()
-        && let Some(parent) = Parent::from_traceparent(delivery.traceparent.as_deref(), None)
+        && let Some(parent) = Parent::from_traceparent(delivery.traceparent, None)
     {
         let cx = Context::new().with_remote_span_context(span::span_context(
             parent.trace_id,

@@ -23,7 +23,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEve
 
 use super::MessageIds;
 use super::attr;
-use crate::hex::{decode_hex, hex_into};
+use crate::envelope::TraceParent;
 
 /// One span of the engine's. A consumer span is open (parked until its
 /// delivery is settled) until `end` is set.
@@ -68,40 +68,18 @@ pub(crate) struct Parent {
 }
 
 impl Parent {
-    /// The parent named by a W3C `traceparent`
-    /// (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`); `None` when
-    /// it is missing or malformed (the span then starts a new trace).
-    /// `tracestate` goes with it to every span of the trace.
+    /// The parent named by a W3C `traceparent`; `None` when there is none
+    /// (the span then starts a new trace). `tracestate` goes with it to
+    /// every span of the trace.
     pub(crate) fn from_traceparent(
-        traceparent: Option<&str>,
+        traceparent: Option<TraceParent>,
         tracestate: Option<&str>,
     ) -> Option<Parent> {
-        // Fields at fixed places (`split` costs more than the rest of a
-        // delivery's span): version 00 is exactly 55 bytes; a later version
-        // may add fields after a `-` at byte 55.
-        let tp = traceparent?.trim().as_bytes();
-        if tp.len() < 55
-            || tp[2] != b'-'
-            || tp[35] != b'-'
-            || tp[52] != b'-'
-            || (tp.len() > 55 && (tp[55] != b'-' || &tp[..2] == b"00"))
-        {
-            return None;
-        }
-        let [version] = decode_hex::<1>(&tp[..2], true)?;
-        if version == 0xff {
-            return None;
-        }
-        let trace_id = TraceId::from_bytes(decode_hex::<16>(&tp[3..35], true)?);
-        let span_id = SpanId::from_bytes(decode_hex::<8>(&tp[36..52], true)?);
-        let [flags] = decode_hex::<1>(&tp[53..55], true)?;
-        if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
-            return None;
-        }
+        let tp = traceparent?;
         Some(Parent {
-            trace_id,
-            span_id,
-            sampled: flags & 1 == 1,
+            trace_id: TraceId::from_bytes(tp.trace_id()),
+            span_id: SpanId::from_bytes(tp.span_id()),
+            sampled: tp.sampled(),
             remote: true,
             trace_state: tracestate.filter(|s| !s.is_empty()).map(Arc::from),
         })
@@ -238,7 +216,7 @@ impl RawSpan {
     }
 
     /// The span's W3C `traceparent`, for the messages it sends on.
-    pub(crate) fn traceparent(&self) -> String {
+    pub(crate) fn traceparent(&self) -> TraceParent {
         traceparent(self.trace_id, self.span_id, self.sampled)
     }
 
@@ -315,63 +293,15 @@ pub(crate) fn span_context(
     )
 }
 
-/// `00-<trace id>-<span id>-<flags>`, written without the formatting
-/// machinery (this runs for every message sent and delivered).
-pub(crate) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String {
-    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    hex_into(&mut out[3..35], &trace_id.to_bytes());
-    hex_into(&mut out[36..52], &span_id.to_bytes());
-    if sampled {
-        out[54] = b'1';
-    }
-    std::str::from_utf8(&out)
-        .expect("a traceparent is ASCII")
-        .to_owned()
+/// The W3C `traceparent` of a span.
+pub(crate) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> TraceParent {
+    TraceParent::new(trace_id.to_bytes(), span_id.to_bytes(), u8::from(sampled))
+        .expect("span and trace ids are never all zeros")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn traceparents_round_trip_and_malformed_ones_start_a_new_trace() {
-        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let parent = Parent::from_traceparent(Some(tp), None).expect("valid");
-        assert!(parent.sampled && parent.remote);
-        assert_eq!(traceparent(parent.trace_id, parent.span_id, true), tp);
-        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
-        assert!(
-            !Parent::from_traceparent(Some(unsampled), None)
-                .unwrap()
-                .sampled
-        );
-        for bad in [
-            "",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
-            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
-            "00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
-            "00-xyz7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c0-b7ad6b716920333-01",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
-            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",
-            "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        ] {
-            assert!(
-                Parent::from_traceparent(Some(bad), None).is_none(),
-                "{bad:?}"
-            );
-        }
-        // A later version may carry more fields.
-        let v1 = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future";
-        assert!(Parent::from_traceparent(Some(v1), None).is_some());
-        // Uppercase digits are read too (and written back lowercase).
-        let upper = " 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01 ";
-        let parent = Parent::from_traceparent(Some(upper), None).expect("valid");
-        assert_eq!(traceparent(parent.trace_id, parent.span_id, true), tp);
-    }
 
     #[test]
     fn ratio_sampling_follows_the_trace_id_and_children_follow_their_parent() {

@@ -24,7 +24,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::envelope::{MessageId, Payload};
+use crate::envelope::{MessageId, Payload, TraceParent};
 use crate::storage::sqlite::backend;
 use crate::storage::{ClaimResult, LeaseRef, MessageState, QueueId, Result, StorageError};
 
@@ -102,6 +102,7 @@ pub(super) struct QueueIndex {
 pub(super) struct Body {
     pub(super) payload: Payload,
     pub(super) envelope: String,
+    pub(super) traceparent: Option<TraceParent>,
 }
 
 impl Body {
@@ -202,26 +203,38 @@ impl Index {
         );
         assert!(self.last_lease_gen >= loaded.last_lease_gen);
         for (seq, body) in &self.bodies.by_seq {
-            let (content_type, payload, envelope, history, last_error): (
+            type Row = (
                 String,
                 Vec<u8>,
                 String,
+                Option<TraceParent>,
                 Option<String>,
                 Option<String>,
-            ) = conn
+            );
+            let (content_type, payload, envelope, traceparent, history, last_error): Row = conn
                 .query_row(
-                    "SELECT content_type, payload, envelope, history, last_error FROM messages WHERE seq = ?1",
+                    "SELECT content_type, payload, envelope, traceparent, history, last_error FROM messages WHERE seq = ?1",
                     [seq],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            super::queue::read_traceparent(row, 3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                        ))
+                    },
                 )
                 .expect("a kept body has its row");
             assert_eq!(
                 (
                     &body.payload.content_type,
                     &body.payload.bytes,
-                    &body.envelope
+                    &body.envelope,
+                    &body.traceparent
                 ),
-                (&content_type, &payload, &envelope),
+                (&content_type, &payload, &envelope, &traceparent),
                 "kept body of seq {seq} differs from its row"
             );
             assert_eq!((history, last_error), (None, None), "seq {seq} is not new");

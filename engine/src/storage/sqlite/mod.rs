@@ -134,10 +134,16 @@ type JobFn = Box<dyn FnOnce(&Connection, &mut Index) -> Completion + Send>;
 /// Called with the commit's error, if any; answers the caller.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_queues",
-    include_str!("../../../migrations/sqlite/0001_queues.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_queues",
+        include_str!("../../../migrations/sqlite/0001_queues.sql"),
+    ),
+    (
+        "0002_traceparent_column",
+        include_str!("../../../migrations/sqlite/0002_traceparent_column.sql"),
+    ),
+];
 
 impl SqliteStore {
     /// Opens (creating if needed) the store and migrates it to the latest

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::envelope::{MessageId, Payload};
+use crate::envelope::{MessageId, Payload, TraceParent};
 use crate::storage::sqlite::index::{Body, Entry, Index, NEVER_LEASED};
 use crate::storage::sqlite::{SqliteStore, backend};
 use crate::storage::{
@@ -33,7 +33,7 @@ use crate::storage::{
 macro_rules! message_columns {
     () => {
         "seq, queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, \
-         envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history, lease_gen"
+         envelope, last_error, dead_reason, dead_origin, dead_at, dead_attempts, history, lease_gen, traceparent"
     };
 }
 const MESSAGE_COLUMNS: &str = message_columns!();
@@ -555,8 +555,8 @@ fn insert_messages(
     };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen, traceparent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )
         .map_err(|e| backend("insert a message", e))?;
     let mut kept = Vec::with_capacity(to_store.len());
@@ -589,6 +589,7 @@ fn insert_messages(
             message.payload.bytes,
             message.envelope,
             lease_gen,
+            message.traceparent.map(|tp| tp.to_bytes()),
         ])
         .map_err(|e| backend("insert a message", e))?;
         let seq = conn.last_insert_rowid();
@@ -627,6 +628,7 @@ fn insert_messages(
                 Body {
                     payload: message.payload,
                     envelope: message.envelope,
+                    traceparent: message.traceparent,
                 },
             )),
             None => {}
@@ -662,6 +664,7 @@ fn stored(
         id: message.id,
         payload: message.payload,
         envelope: message.envelope,
+        traceparent: message.traceparent,
         state,
         attempts,
         enqueued_at: now,
@@ -846,6 +849,7 @@ fn claim_messages(
                 id: entry.id,
                 payload: body.payload,
                 envelope: body.envelope,
+                traceparent: body.traceparent,
                 state: MessageState::Leased,
                 attempts: entry.attempts + 1,
                 enqueued_at: Timestamp(entry.enqueued_at),
@@ -1058,10 +1062,17 @@ fn dead_letter(
     death: &Death<'_>,
     now: Timestamp,
 ) -> Result<(DeadLettered, Vec<IndexMove>)> {
-    type Row = (MessageId, u32, Option<String>, String, i64);
-    let (id, attempts, history, envelope, lease_gen): Row = conn
+    type Row = (
+        MessageId,
+        u32,
+        Option<String>,
+        String,
+        i64,
+        Option<TraceParent>,
+    );
+    let (id, attempts, history, envelope, lease_gen, traceparent): Row = conn
         .prepare_cached(
-            "SELECT id, attempts, history, envelope, lease_gen FROM messages WHERE seq = ?1",
+            "SELECT id, attempts, history, envelope, lease_gen, traceparent FROM messages WHERE seq = ?1",
         )
         .and_then(|mut stmt| {
             stmt.query_row([seq], |row| {
@@ -1071,6 +1082,7 @@ fn dead_letter(
                     row.get(2)?,
                     row.get(3)?,
                     row.get(4)?,
+                    read_traceparent(row, 5)?,
                 ))
             })
         })
@@ -1126,6 +1138,7 @@ fn dead_letter(
             to: death.to,
             attempts,
             envelope,
+            traceparent,
         },
         moves,
     ))
@@ -1364,6 +1377,7 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
             bytes: row.get(9)?,
         },
         envelope: row.get(10)?,
+        traceparent: read_traceparent(row, 18)?,
         last_error: row.get(11)?,
         death,
         history,
@@ -1374,6 +1388,20 @@ fn read_message(row: &Row<'_>) -> rusqlite::Result<Result<StoredMessage>> {
 fn read_id(row: &Row<'_>, idx: usize) -> rusqlite::Result<MessageId> {
     let bytes: [u8; 16] = row.get(idx)?;
     Ok(MessageId(Uuid::from_bytes(bytes)))
+}
+
+/// A `traceparent` column: NULL, or the 25 bytes of [`TraceParent::to_bytes`].
+pub(super) fn read_traceparent(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<TraceParent>> {
+    let Some(bytes) = row.get::<_, Option<[u8; TraceParent::LEN_BYTES]>>(idx)? else {
+        return Ok(None);
+    };
+    TraceParent::from_bytes(&bytes).map(Some).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Blob,
+            "a traceparent with an all-zeros id".into(),
+        )
+    })
 }
 /// Returns free pages to the file system and checkpoints the whole WAL so
 /// that the next commit starts it over from its first frame. Both pragmas
