@@ -688,8 +688,11 @@ impl SpanStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
+    use crate::envelope::TraceParent;
     use crate::storage::conformance::{claim_policy, insert_policy, lease_of, message};
-    use crate::storage::{LeaseRef, QueueId, QueueStore, Settlement, StaleReason, StorageError};
+    use crate::storage::{
+        LeaseRef, NewMessage, QueueId, QueueStore, Settlement, StaleReason, StorageError,
+    };
 
     const T0: Timestamp = Timestamp(1_800_000_000_000);
 
@@ -706,6 +709,68 @@ mod tests {
             .expect("create")
             .id;
         (store, q)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_of_the_first_schema_migrates_and_keeps_its_messages() {
+        // Goal: migration 2 adds the traceparent column to a store that has
+        // messages; they read back unchanged (no traceparent of their own),
+        // and new ones keep theirs.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.db");
+        let old_envelope = r#"{"timestamp":1,"correlation_id":"c","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "BEGIN; {}; PRAGMA user_version = 1; COMMIT;",
+                MIGRATIONS[0].1
+            ))
+            .unwrap();
+            conn.execute(
+                "INSERT INTO queues (id, name, settings, created_at) VALUES (1, 'q', '{}', 0)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO messages (queue_id, id, state, visible_at, enqueued_at, content_type, payload, envelope)
+                 VALUES (1, ?1, 0, 0, 0, 'text/plain', X'6f6c64', ?2)",
+                rusqlite::params![uuid::Uuid::now_v7().as_bytes(), old_envelope],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(SqliteOptions {
+            path: Some(path),
+            ..SqliteOptions::default()
+        })
+        .expect("open and migrate");
+        let q: QueueId = 1;
+        let tp: TraceParent = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+            .parse()
+            .unwrap();
+        let new = NewMessage {
+            traceparent: Some(tp),
+            ..message("new")
+        };
+        store.insert(q, vec![new], insert_policy(T0)).await.unwrap();
+        let peeked = store.peek(q, 10).await.unwrap();
+        let read: Vec<_> = peeked
+            .iter()
+            .map(|m| {
+                (
+                    m.payload.bytes.as_slice(),
+                    m.envelope.as_str(),
+                    m.traceparent,
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (&b"old"[..], old_envelope, None),
+                (&b"new"[..], message("x").envelope.as_str(), Some(tp)),
+            ]
+        );
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
