@@ -7,9 +7,10 @@
 //! index is rebuilt from the table when the store opens, and again whenever
 //! a commit fails, so it never disagrees with what is on disk.
 //!
-//! Entries are keyed by `(visible_at, seq)`: ready and scheduled messages by
+//! Entries are ordered by `(visible_at, seq)`: ready and scheduled messages by
 //! when they become deliverable, leased ones by when their lease ends (an
-//! expired lease is simply visible again). Parked dead letters are not here.
+//! expired lease is simply visible again), and found by `seq` in a hash map.
+//! Parked dead letters are not here.
 //!
 //! The index also holds the other side of delivery: push consumers waiting
 //! for messages ([`Waiter`]). A send into a queue with a waiting consumer
@@ -17,7 +18,7 @@
 //! and the consumer gets it as soon as that transaction commits: one row
 //! write saved per message, and no second commit between send and delivery.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
@@ -91,10 +92,12 @@ pub(super) struct Entry {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct QueueIndex {
-    /// `(visible_at, seq)` -> the rest of the entry, in delivery order.
-    by_visibility: BTreeMap<(i64, i64), Entry>,
-    /// `seq` -> `visible_at`, to find an entry from a lease or a row.
-    visible_at: FxHashMap<i64, i64>,
+    /// `(visible_at, seq)` of every message, in delivery order. Keys only:
+    /// the entries live in `entries`, so that a lease or an ack finds its
+    /// message with one hash lookup, and the tree's nodes stay small.
+    by_visibility: BTreeSet<(i64, i64)>,
+    /// `seq` -> its visibility and the rest of its entry.
+    entries: FxHashMap<i64, (i64, Entry)>,
 }
 
 /// A message's body as sent, kept from its insert to its first delivery.
@@ -188,7 +191,7 @@ impl Index {
     #[cfg(test)]
     pub(super) fn assert_matches(&self, conn: &Connection) {
         let loaded = Index::load(conn).expect("load the index to compare");
-        let non_empty = |index: &Index| -> BTreeMap<QueueId, QueueIndex> {
+        let non_empty = |index: &Index| -> std::collections::BTreeMap<QueueId, QueueIndex> {
             index
                 .queues
                 .iter()
@@ -255,7 +258,7 @@ impl Index {
 
     pub(super) fn remove_queue(&mut self, queue_id: QueueId) {
         if let Some(queue) = self.queues.remove(&queue_id) {
-            for seq in queue.visible_at.keys() {
+            for seq in queue.entries.keys() {
                 self.bodies.remove(*seq);
             }
         }
@@ -448,31 +451,32 @@ impl QueueIndex {
             entry.state != MessageState::Parked,
             "parked messages are not indexed"
         );
-        if let Some(old) = self.visible_at.insert(seq, visible_at) {
+        if let Some((old, _)) = self.entries.insert(seq, (visible_at, entry)) {
             self.by_visibility.remove(&(old, seq));
         }
-        self.by_visibility.insert((visible_at, seq), entry);
+        self.by_visibility.insert((visible_at, seq));
     }
 
     /// Moves a message to a new visibility and state, keeping the rest; a
     /// `lease_gen` is a new lease, which counts an attempt.
     fn update(&mut self, seq: i64, visible_at: i64, state: MessageState, lease_gen: Option<i64>) {
-        let Some(old) = self.visible_at.get_mut(&seq) else {
+        let Some((old_visible_at, entry)) = self.entries.get_mut(&seq) else {
             return;
         };
-        let old_visible_at = std::mem::replace(old, visible_at);
-        if let Some(mut entry) = self.by_visibility.remove(&(old_visible_at, seq)) {
-            entry.state = state;
-            if let Some(lease_gen) = lease_gen {
-                entry.attempts += 1;
-                entry.lease_gen = lease_gen;
-            }
-            self.by_visibility.insert((visible_at, seq), entry);
+        entry.state = state;
+        if let Some(lease_gen) = lease_gen {
+            entry.attempts += 1;
+            entry.lease_gen = lease_gen;
+        }
+        let old_visible_at = std::mem::replace(old_visible_at, visible_at);
+        if old_visible_at != visible_at {
+            self.by_visibility.remove(&(old_visible_at, seq));
+            self.by_visibility.insert((visible_at, seq));
         }
     }
 
     pub(super) fn remove(&mut self, seq: i64) {
-        if let Some(old) = self.visible_at.remove(&seq) {
+        if let Some((old, _)) = self.entries.remove(&seq) {
             self.by_visibility.remove(&(old, seq));
         }
     }
@@ -483,9 +487,7 @@ impl QueueIndex {
 
     /// A message's visibility (its lease end, when leased) and entry.
     fn get(&self, seq: i64) -> Option<(i64, Entry)> {
-        let visible_at = *self.visible_at.get(&seq)?;
-        let entry = *self.by_visibility.get(&(visible_at, seq))?;
-        Some((visible_at, entry))
+        self.entries.get(&seq).copied()
     }
 
     /// Up to `n_max` messages visible at `now`, in delivery order.
@@ -493,14 +495,14 @@ impl QueueIndex {
         self.by_visibility
             .range(..=(now, i64::MAX))
             .take(n_max)
-            .map(|(&(_, seq), _)| seq)
+            .map(|&(_, seq)| seq)
             .collect()
     }
 
     /// Up to `n_max` messages in delivery order, whatever their visibility.
     pub(super) fn first(&self, n_max: usize) -> Vec<i64> {
         self.by_visibility
-            .keys()
+            .iter()
             .take(n_max)
             .map(|&(_, seq)| seq)
             .collect()
@@ -509,10 +511,10 @@ impl QueueIndex {
     /// The oldest `n_max` messages not leased to a consumer.
     pub(super) fn oldest_unleased(&self, n_max: usize) -> Vec<i64> {
         let mut seqs: Vec<i64> = self
-            .by_visibility
+            .entries
             .iter()
-            .filter(|(_, entry)| entry.state != MessageState::Leased)
-            .map(|(&(_, seq), _)| seq)
+            .filter(|(_, (_, entry))| entry.state != MessageState::Leased)
+            .map(|(&seq, _)| seq)
             .collect();
         seqs.sort_unstable();
         seqs.truncate(n_max);
@@ -524,18 +526,18 @@ impl QueueIndex {
         self.by_visibility
             .range((now + 1, i64::MIN)..)
             .next()
-            .map(|(&(at, _), _)| at)
+            .map(|&(at, _)| at)
     }
 
     /// Messages in the queue (parked ones excluded).
     pub(super) fn len(&self) -> usize {
-        self.visible_at.len()
+        self.entries.len()
     }
 
     /// `(ready, in_flight, scheduled, oldest enqueue time)` at `now`.
     pub(super) fn counts(&self, now: i64) -> (u64, u64, u64, Option<i64>) {
         let (mut ready, mut in_flight, mut scheduled, mut oldest) = (0, 0, 0, None::<i64>);
-        for (&(visible_at, _), entry) in &self.by_visibility {
+        for &(visible_at, entry) in self.entries.values() {
             match (entry.state, visible_at <= now) {
                 // An expired lease or a due retry is deliverable again.
                 (_, true) => ready += 1,
