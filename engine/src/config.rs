@@ -57,7 +57,9 @@ pub struct StorageConfig {
     pub readers_max: usize,
     /// Most of the write-ahead log kept for reuse: when the log restarts
     /// after a checkpoint it is cut back to this size, and commits overwrite
-    /// what is kept (cheaper to fsync than an append). Default 64 MiB.
+    /// what is kept (cheaper to fsync than an append). The writer restarts
+    /// the log once it holds half of this, so under steady load the file
+    /// stays near that size. Default 64 MiB.
     pub wal_bytes_max: u64,
 }
 

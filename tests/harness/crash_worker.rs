@@ -63,6 +63,9 @@ async fn work(
     let mut config = Config::default();
     config.storage.data_dir = Some(dir);
     config.storage.durability = durability;
+    // A small WAL, so that the writer restarts it every few commits and
+    // the kills also land in its checkpoints and restarts.
+    config.storage.wal_bytes_max = 256 * 1024;
     let engine = Engine::open(config).await?;
     engine
         .queues()

@@ -16,12 +16,12 @@ mod index;
 mod queue;
 mod spans;
 mod sync;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -49,7 +49,8 @@ pub struct SqliteOptions {
     /// Most reader connections.
     pub readers_max: usize,
     /// Size the WAL file is cut back to when it restarts after a checkpoint
-    /// (`journal_size_limit`); up to this much is kept for commits to overwrite.
+    /// (`journal_size_limit`); up to this much is kept for commits to
+    /// overwrite. The writer restarts the log at half of it (`wal.rs`).
     pub wal_bytes_max: u64,
     /// Also keep the engine's spans, in a database beside this one
     /// (`spans.rs`).
@@ -112,6 +113,15 @@ struct Inner {
 struct WriterCounters {
     n_transactions: AtomicU64,
     n_jobs: AtomicU64,
+    /// Frames in the WAL after the last commit (SQLite's WAL hook).
+    wal_frames: AtomicU64,
+    /// Times the writer saw the WAL restart from its beginning.
+    n_wal_restarts: AtomicU64,
+    /// Passes the checkpointer thread finished.
+    n_checkpoints: AtomicU64,
+    /// Set when the checkpointer could not fsync the database file: the
+    /// writer refuses work from then on (`wal.rs`).
+    checkpoint_failure: std::sync::OnceLock<String>,
 }
 
 /// A snapshot of the writer's counters: how well group commit coalesces.
@@ -121,6 +131,8 @@ pub struct WriterStats {
     pub n_transactions: u64,
     /// Jobs (sends, claims, acks, ...) run inside them.
     pub n_jobs: u64,
+    /// Times the WAL restarted from its beginning (`wal.rs`).
+    pub n_wal_restarts: u64,
 }
 
 /// Work for the writer: runs inside the batch transaction and returns what to
@@ -149,12 +161,17 @@ impl SqliteStore {
     /// Opens (creating if needed) the store and migrates it to the latest
     /// schema.
     pub fn open(options: SqliteOptions) -> Result<SqliteStore> {
-        let conn = open_connection(options.path.as_deref(), &options, true)?;
+        let mut conn = open_connection(options.path.as_deref(), &options, true)?;
         migrate(&conn)?;
         let index = Index::load(&conn)?;
         let (jobs_tx, jobs_rx) = mpsc::channel(options.writer_queue_jobs_max);
         let batch_max = options.writer_batch_jobs_max;
         let counters = Arc::new(WriterCounters::default());
+        let (poke, poked) = wal::poke_channel();
+        let wal_limit = match &options.path {
+            Some(_) => Some(wal::WalLimit::watch(&mut conn, &options, &counters, poke)?),
+            None => None,
+        };
         let writer_counters = counters.clone();
         let syncer = match (&options.path, options.fsync_on_commit) {
             (Some(path), true) => {
@@ -168,14 +185,25 @@ impl SqliteStore {
         let fsync_gate = syncer.as_ref().map(Syncer::gate);
         let writer = thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run_writer(conn, index, jobs_rx, batch_max, &writer_counters, syncer))
+            .spawn(move || {
+                run_writer(
+                    conn,
+                    index,
+                    jobs_rx,
+                    batch_max,
+                    &writer_counters,
+                    syncer,
+                    wal_limit,
+                )
+            })
             .map_err(|e| backend("start the writer thread", e))?;
         let checkpointer_stop = Arc::new(AtomicBool::new(false));
         let checkpointer = match &options.path {
-            Some(path) => Some(start_checkpointer(
+            Some(path) => Some(wal::start_checkpointer(
                 path.clone(),
                 &options,
                 counters.clone(),
+                poked,
                 checkpointer_stop.clone(),
             )?),
             None => None,
@@ -211,6 +239,7 @@ impl SqliteStore {
         WriterStats {
             n_transactions: self.inner.counters.n_transactions.load(Ordering::Relaxed),
             n_jobs: self.inner.counters.n_jobs.load(Ordering::Relaxed),
+            n_wal_restarts: self.inner.counters.n_wal_restarts.load(Ordering::Relaxed),
         }
     }
 
@@ -400,6 +429,7 @@ fn run_writer(
     batch_max: usize,
     counters: &WriterCounters,
     syncer: Option<Syncer>,
+    mut wal_limit: Option<wal::WalLimit>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
     // Set when the index could not be rebuilt: every later job is refused.
@@ -415,6 +445,7 @@ fn run_writer(
         if let Some(failure) = poisoned
             .clone()
             .or_else(|| syncer.as_ref().and_then(Syncer::failure))
+            .or_else(|| counters.checkpoint_failure.get().cloned())
         {
             // Dropping the jobs answers every caller with an error; nothing
             // more is written after a failed fsync.
@@ -474,6 +505,9 @@ fn run_writer(
             Some(syncer) => syncer.submit(committed),
             None => finish(committed, None),
         }
+        if let Some(wal_limit) = &mut wal_limit {
+            wal_limit.after_commit(&conn, counters);
+        }
     }
     if let Some(syncer) = syncer {
         // The last batches are answered before the store reports closed.
@@ -525,49 +559,6 @@ fn run_batch(
         }
     }
     (at_commit, completions)
-}
-
-/// How often the checkpointer looks at the writer's progress.
-const CHECKPOINT_POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// Commits after which the checkpointer runs (a few MiB of WAL under load).
-const CHECKPOINT_COMMITS: u64 = 256;
-/// Longest a committed transaction waits for a checkpoint when load is light.
-const CHECKPOINT_INTERVAL_MAX: Duration = Duration::from_secs(1);
-
-/// Checkpoints from a thread of its own, so the writer never pays for it
-/// inside a commit (the writer's automatic checkpoints are off). It runs
-/// after `CHECKPOINT_COMMITS` commits, or a second after the last one: a
-/// checkpoint fsyncs the database file, and frequent ones slow the writer's
-/// own fsyncs down. `PASSIVE` never blocks the writer or readers; the
-/// maintenance pass truncates the WAL with a full checkpoint.
-fn start_checkpointer(
-    path: PathBuf,
-    options: &SqliteOptions,
-    counters: Arc<WriterCounters>,
-    stop: Arc<AtomicBool>,
-) -> Result<thread::JoinHandle<()>> {
-    let conn = open_connection(Some(&path), options, false)?;
-    thread::Builder::new()
-        .name("sqlite-ckpt".to_owned())
-        .spawn(move || {
-            let mut checkpointed_at = 0;
-            let mut since = std::time::Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                thread::sleep(CHECKPOINT_POLL_INTERVAL);
-                let committed = counters.n_transactions.load(Ordering::Relaxed);
-                let due = committed >= checkpointed_at + CHECKPOINT_COMMITS
-                    || (committed > checkpointed_at && since.elapsed() >= CHECKPOINT_INTERVAL_MAX);
-                if !due {
-                    continue;
-                }
-                checkpointed_at = committed;
-                since = std::time::Instant::now();
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(cause = %e, "checkpoint failed; the WAL grows until the next one succeeds");
-                }
-            }
-        })
-        .map_err(|e| backend("start the checkpointer thread", e))
 }
 
 fn open_connection(
@@ -687,6 +678,8 @@ impl SpanStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::clock::Timestamp;
     use crate::envelope::TraceParent;
     use crate::storage::conformance::{claim_policy, insert_policy, lease_of, message};
