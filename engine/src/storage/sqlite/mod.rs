@@ -288,14 +288,14 @@ impl SqliteStore {
         self.submit(f, true, Answered::WhenDurable).await
     }
 
-    /// Like [`SqliteStore::write_atomic`], but the caller is answered as
-    /// soon as the batch commits, before its fsync ([`Answered::AtCommit`]).
-    async fn write_atomic_at_commit<R, F>(&self, f: F) -> Result<R>
+    /// Like [`SqliteStore::write`], but the caller is answered as soon as
+    /// the batch commits, before its fsync ([`Answered::AtCommit`]).
+    async fn write_at_commit<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Index) -> Result<R> + Send + 'static,
     {
-        self.submit(f, true, Answered::AtCommit).await
+        self.submit(f, false, Answered::AtCommit).await
     }
 
     async fn submit<R, F>(&self, f: F, atomic: bool, answer: Answered) -> Result<R>
@@ -375,29 +375,10 @@ where
     R: Send + 'static,
     F: FnOnce(&Connection, &mut Index) -> Result<R>,
 {
-    if atomic && let Err(e) = conn.execute_batch("SAVEPOINT job") {
-        let err = backend("open a savepoint", e);
-        return Box::new(move |_| {
-            let _ = reply.send(Err(err));
-        });
-    }
-    let result = f(conn, index);
-    if atomic {
-        let end = if result.is_ok() {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
-        if let Err(e) = conn.execute_batch(end) {
-            // The job's index changes may already be applied: undo the whole
-            // batch so that the commit fails and the index is reloaded.
-            let _ = conn.execute_batch("ROLLBACK");
-            let err = backend("close a savepoint", e);
-            return Box::new(move |_| {
-                let _ = reply.send(Err(err));
-            });
-        }
-    }
+    let result = match atomic {
+        true => atomically(conn, || f(conn, index)),
+        false => f(conn, index),
+    };
     Box::new(move |commit_error: Option<&str>| {
         let outcome = match (result, commit_error) {
             (Err(e), _) => Err(e),
@@ -406,6 +387,28 @@ where
         };
         let _ = reply.send(outcome);
     })
+}
+
+/// Runs `f`'s writes all or none: inside a savepoint, rolled back when `f`
+/// fails, so that a failing job never affects the others of its batch. `f`
+/// must change the index only after its last fallible database operation.
+/// A savepoint is not free: SQLite copies every page first written inside
+/// it to a journal, to undo it.
+fn atomically<R>(conn: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(|e| backend("open a savepoint", e))?;
+    let result = f();
+    let end = match result {
+        Ok(_) => "RELEASE job",
+        Err(_) => "ROLLBACK TO job; RELEASE job",
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        // The job's index changes may already be applied: undo the whole
+        // batch so that the commit fails and the index is reloaded.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(backend("close a savepoint", e));
+    }
+    result
 }
 
 /// A committed batch whose callers wait for it to be durable.
