@@ -43,6 +43,11 @@ pub(super) struct Index {
     next_waiter_id: u64,
     /// Last lease number handed out; continues from the table's highest.
     last_lease_gen: i64,
+    /// Last message seq handed out, and the last one written to the
+    /// `counters` table (`save_last_seq`), which keeps seqs from being
+    /// reused after the newest message is gone.
+    last_seq: i64,
+    saved_seq: i64,
 }
 
 /// A served waiter and what it gets.
@@ -151,8 +156,19 @@ impl Index {
                 |row| row.get(0),
             )
             .map_err(|e| backend("load the lease counter", e))?;
+        let last_seq = conn
+            .query_row(
+                "SELECT MAX(
+                    COALESCE((SELECT value FROM counters WHERE name = 'message_seq'), 0),
+                    COALESCE((SELECT MAX(seq) FROM messages), 0))",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| backend("load the message counter", e))?;
         let mut index = Index {
             last_lease_gen: i64::max(last_lease_gen, NEVER_LEASED),
+            last_seq,
+            saved_seq: last_seq,
             ..Index::default()
         };
         let mut stmt = conn
@@ -205,6 +221,7 @@ impl Index {
             "the writer's index differs from the table"
         );
         assert!(self.last_lease_gen >= loaded.last_lease_gen);
+        assert_eq!(self.saved_seq, loaded.last_seq, "the saved message counter");
         for (seq, body) in &self.bodies.by_seq {
             type Row = (
                 String,
@@ -268,6 +285,25 @@ impl Index {
     /// A new lease number, never handed out before.
     pub(super) fn next_lease_gen(&mut self) -> i64 {
         self.next_lease_gens(1)
+    }
+
+    /// A new message seq, never handed out before.
+    pub(super) fn next_seq(&mut self) -> i64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
+    /// Writes the last seq handed out, once per transaction that made any:
+    /// the writer calls it before each commit.
+    pub(super) fn save_last_seq(&mut self, conn: &Connection) -> Result<()> {
+        if self.saved_seq == self.last_seq {
+            return Ok(());
+        }
+        conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'message_seq'")
+            .and_then(|mut stmt| stmt.execute([self.last_seq]))
+            .map_err(|e| backend("save the message counter", e))?;
+        self.saved_seq = self.last_seq;
+        Ok(())
     }
 
     /// The first of `n` new consecutive lease numbers.
@@ -384,6 +420,7 @@ impl Index {
         // Numbers handed out in the failed batch were never committed, but
         // skipping them costs nothing and keeps them unique.
         self.last_lease_gen = self.last_lease_gen.max(old.last_lease_gen);
+        self.last_seq = self.last_seq.max(old.last_seq);
     }
 
     /// Removes a message wherever it is.

@@ -155,6 +155,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_traceparent_column",
         include_str!("../../../migrations/sqlite/0002_traceparent_column.sql"),
     ),
+    (
+        "0003_message_seq_counter",
+        include_str!("../../../migrations/sqlite/0003_message_seq_counter.sql"),
+    ),
 ];
 
 impl SqliteStore {
@@ -464,6 +468,8 @@ fn run_writer(
         let commit = if conn.is_autocommit() {
             // A job (or SQLite itself, on I/O errors) rolled the batch back.
             Some("the batch transaction was rolled back before its commit".to_owned())
+        } else if let Err(e) = index.save_last_seq(&conn) {
+            Some(e.to_string())
         } else {
             conn.execute_batch("COMMIT").err().map(|e| e.to_string())
         };
@@ -708,10 +714,62 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seq_is_never_given_twice_even_after_its_message_is_gone_and_a_restart() {
+        // Goal: the writer numbers messages itself (no AUTOINCREMENT) and
+        // keeps its counter in the table: acking the newest messages and
+        // reopening the store does not hand their seqs out again, so a
+        // stale lease token can never name a later message.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, q) = file_store_with_queue(&dir).await;
+        let sent = store
+            .insert(q, vec![message("a"), message("b")], insert_policy(T0))
+            .await
+            .expect("send");
+        assert_eq!(sent.inserted.len(), 2);
+        let claimed = store.claim(q, 2, claim_policy(T0, 1000)).await.unwrap();
+        let seqs: Vec<i64> = claimed.deliveries.iter().map(|m| m.seq).collect();
+        let acks = claimed
+            .deliveries
+            .iter()
+            .map(|m| (lease_of(q, m), Settlement::Ack))
+            .collect();
+        let settled = store
+            .settle_many(acks, T0, Answered::WhenDurable)
+            .await
+            .unwrap();
+        assert!(settled.iter().all(Result::is_ok), "{settled:?}");
+        assert!(
+            store.peek(q, 10).await.unwrap().is_empty(),
+            "the table is empty"
+        );
+        store.close().await;
+
+        let store = SqliteStore::open(SqliteOptions {
+            path: Some(dir.path().join("store.db")),
+            ..SqliteOptions::default()
+        })
+        .expect("reopen");
+        store
+            .insert(q, vec![message("c")], insert_policy(T0))
+            .await
+            .expect("send after the restart");
+        let after = store.peek(q, 10).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert!(
+            after[0].seq > *seqs.iter().max().unwrap(),
+            "seqs {seqs:?}, then {}",
+            after[0].seq
+        );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_of_the_first_schema_migrates_and_keeps_its_messages() {
         // Goal: migration 2 adds the traceparent column to a store that has
         // messages; they read back unchanged (no traceparent of their own),
-        // and new ones keep theirs.
+        // and new ones keep theirs. Migration 3 numbers new messages past
+        // every seq the first schema's AUTOINCREMENT gave, even one whose
+        // message is gone.
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("store.db");
         let old_envelope = r#"{"timestamp":1,"correlation_id":"c","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#;
@@ -731,6 +789,12 @@ mod tests {
                 "INSERT INTO messages (queue_id, id, state, visible_at, enqueued_at, content_type, payload, envelope)
                  VALUES (1, ?1, 0, 0, 0, 'text/plain', X'6f6c64', ?2)",
                 rusqlite::params![uuid::Uuid::now_v7().as_bytes(), old_envelope],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO messages (seq, queue_id, id, state, visible_at, enqueued_at, content_type, payload, envelope)
+                 VALUES (41, 1, X'00', 0, 0, 0, 'text/plain', X'', '{}');
+                 DELETE FROM messages WHERE seq = 41;",
             )
             .unwrap();
         }
@@ -753,6 +817,7 @@ mod tests {
             .iter()
             .map(|m| {
                 (
+                    m.seq,
                     m.payload.bytes.as_slice(),
                     m.envelope.as_str(),
                     m.traceparent,
@@ -762,8 +827,8 @@ mod tests {
         assert_eq!(
             read,
             vec![
-                (&b"old"[..], old_envelope, None),
-                (&b"new"[..], message("x").envelope.as_str(), Some(tp)),
+                (1, &b"old"[..], old_envelope, None),
+                (42, &b"new"[..], message("x").envelope.as_str(), Some(tp)),
             ]
         );
         store.close().await;

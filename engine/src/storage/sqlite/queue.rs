@@ -555,8 +555,8 @@ fn insert_messages(
     };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen, traceparent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen, traceparent, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .map_err(|e| backend("insert a message", e))?;
     let mut kept = Vec::with_capacity(to_store.len());
@@ -577,6 +577,7 @@ fn insert_messages(
             ),
             None => (MessageState::Ready, message.visible_at.0, 0, NEVER_LEASED),
         };
+        let seq = index.next_seq();
         stmt.execute(params![
             queue_id,
             message.id.0.as_bytes(),
@@ -590,9 +591,9 @@ fn insert_messages(
             message.envelope,
             lease_gen,
             message.traceparent.map(|tp| tp.to_bytes()),
+            seq,
         ])
         .map_err(|e| backend("insert a message", e))?;
-        let seq = conn.last_insert_rowid();
         if let Some(key) = &message.idempotency_key {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO dedup (queue_id, key, message_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
