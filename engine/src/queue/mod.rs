@@ -640,13 +640,14 @@ impl Queues {
             (envelope.traceparent, envelope.tracestate.as_deref()),
             batch_len,
         );
-        let span = span.map(|(span, traceparent)| {
-            envelope.traceparent = Some(traceparent);
-            span
-        });
         // The traceparent has its own column: bytes, no JSON text to escape
-        // and parse on every send and delivery.
-        let traceparent = envelope.traceparent.take();
+        // and parse on every send and delivery. With a producer span, the
+        // message carries that span's; without, the sender's.
+        let given = envelope.traceparent.take();
+        let (span, traceparent) = match span {
+            Some((span, traceparent)) => (Some(span), Some(traceparent)),
+            None => (None, given),
+        };
         let new = NewMessage {
             id,
             payload,
@@ -1079,8 +1080,7 @@ impl Queues {
     fn report_dead(&self, entry: &QueueEntry, dead: &[DeadLettered], now: Timestamp) {
         for d in dead {
             let to = entry.dead_letter.as_ref().map(|(_, dlq)| dlq.to_string());
-            if let Ok(mut envelope) = serde_json::from_str::<Envelope>(&d.envelope) {
-                envelope.traceparent = d.traceparent.or(envelope.traceparent);
+            if let Ok(envelope) = decode_envelope(&d.envelope, d.traceparent) {
                 let ids = MessageIds::new(entry.name.shared(), d.id, &envelope);
                 self.inner.telemetry.dead_lettered(
                     &ids,
@@ -1198,15 +1198,23 @@ fn encode_envelope(envelope: &Envelope) -> String {
     String::from_utf8(json).expect("serde_json writes UTF-8")
 }
 
+/// A stored envelope with the traceparent of its own column. Messages
+/// stored before that column carry it in their envelope's text instead.
+fn decode_envelope(
+    text: &str,
+    traceparent: Option<TraceParent>,
+) -> Result<Envelope, serde_json::Error> {
+    let mut envelope: Envelope = serde_json::from_str(text)?;
+    envelope.traceparent = traceparent.or(envelope.traceparent);
+    Ok(envelope)
+}
+
 fn to_message(queue: &str, stored: StoredMessage) -> Result<Message, QueueError> {
-    let mut envelope: Envelope =
-        serde_json::from_str(&stored.envelope).map_err(|e| QueueError::Storage {
+    let envelope =
+        decode_envelope(&stored.envelope, stored.traceparent).map_err(|e| QueueError::Storage {
             queue: queue.to_owned(),
             source: StorageError::Corrupt(format!("envelope of message {}: {e}", stored.id)),
         })?;
-    // Messages stored before the traceparent had its own column carry it in
-    // their envelope.
-    envelope.traceparent = stored.traceparent.or(envelope.traceparent);
     Ok(Message {
         id: stored.id,
         queue: queue.to_owned(),
