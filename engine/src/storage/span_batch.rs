@@ -304,7 +304,7 @@ pub(crate) struct SpanBatchBuilder<'a> {
 impl<'a> SpanBatchBuilder<'a> {
     pub(crate) fn with_capacity(n_spans: usize) -> SpanBatchBuilder<'a> {
         SpanBatchBuilder {
-            table: Vec::with_capacity(n_spans * 2),
+            table: Vec::with_capacity(n_spans * 3),
             owned: Vec::new(),
             recent_ids: Recent::default(),
             recent_keys: [None; 4],
@@ -349,16 +349,16 @@ impl<'a> SpanBatchBuilder<'a> {
             self.index(Entry::Text(span.kind)),
             self.index(Entry::Text(span.status)),
         ];
+        // The span's numbers are written to the stack first and then to the
+        // body at once: one capacity check per span instead of one per number.
+        let mut out = Varints::default();
         for i in head {
-            put_u64(&mut self.body, i);
+            out.u64(i);
         }
         // Wrapping, as decoding adds it back: any two start times encode.
-        put_i64(
-            &mut self.body,
-            span.start_us.wrapping_sub(self.previous_start),
-        );
+        out.i64(span.start_us.wrapping_sub(self.previous_start));
         self.previous_start = span.start_us;
-        put_i64(&mut self.body, span.duration_us);
+        out.i64(span.duration_us);
         let text = |t: Option<&'a str>| t.map(Entry::Text);
         let optional = [
             (PARENT, span.parent_span_id),
@@ -383,26 +383,27 @@ impl<'a> SpanBatchBuilder<'a> {
             0
         };
         bits |= if span.links.is_empty() { 0 } else { LINKS };
-        put_u64(&mut self.body, u64::from(bits));
+        out.u64(u64::from(bits));
         for (_, value) in optional {
             if let Some(value) = value {
                 let i = self.index(value);
-                put_u64(&mut self.body, i);
+                out.u64(i);
             }
         }
         if let Some(attempt) = span.attempt {
-            put_i64(&mut self.body, attempt);
+            out.i64(attempt);
         }
         if let Some(outcome) = span.outcome {
             let i = self.index(Entry::Text(outcome));
-            put_u64(&mut self.body, i);
+            out.u64(i);
         }
         if let Some(attributes) = span.attributes {
             // Rare (source, retry due, dead-letter details), and nearly
             // always different: not looked up.
             let i = self.own(attributes);
-            put_u64(&mut self.body, i);
+            out.u64(i);
         }
+        self.body.extend_from_slice(out.bytes());
         if !span.links.is_empty() {
             put_u64(&mut self.body, span.links.len() as u64);
             for (trace, span) in span.links {
@@ -675,8 +676,53 @@ fn put_u64(out: &mut Vec<u8>, n: u64) {
     }
 }
 
+#[cfg(test)]
 fn put_i64(out: &mut Vec<u8>, n: i64) {
-    put_u64(out, ((n << 1) ^ (n >> 63)) as u64);
+    put_u64(out, zigzag(n));
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// The fixed part of one span's encoding (every field but its links), as
+/// varints on the stack.
+struct Varints {
+    bytes: [u8; Varints::MAX],
+    len: usize,
+}
+
+impl Default for Varints {
+    fn default() -> Self {
+        Varints {
+            bytes: [0; Varints::MAX],
+            len: 0,
+        }
+    }
+}
+
+impl Varints {
+    /// A span's 18 numbers (5 head fields, 2 times, the presence bits, 7
+    /// optional fields, attempt, outcome, attributes) of at most 10 bytes.
+    const MAX: usize = 18 * 10;
+
+    fn u64(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.bytes[self.len] = (n as u8) | 0x80;
+            n >>= 7;
+            self.len += 1;
+        }
+        self.bytes[self.len] = n as u8;
+        self.len += 1;
+    }
+
+    fn i64(&mut self, n: i64) {
+        self.u64(zigzag(n));
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 struct Reader<'a> {
@@ -820,6 +866,24 @@ mod tests {
             assert_eq!(r.i64().unwrap(), n);
         }
         assert_eq!(r.remaining(), 0);
+        // The stack buffer a span's fixed fields go through writes the same
+        // bytes, and holds a span's 18 numbers at their longest.
+        let mut fixed = Varints::default();
+        let mut expected = Vec::new();
+        for &n in numbers.iter().take(9) {
+            fixed.u64(n);
+            put_u64(&mut expected, n);
+        }
+        for &n in &signed[..9] {
+            fixed.i64(n);
+            put_i64(&mut expected, n);
+        }
+        assert_eq!(fixed.bytes(), expected);
+        let mut longest = Varints::default();
+        for _ in 0..18 {
+            longest.u64(u64::MAX);
+        }
+        assert_eq!(longest.bytes().len(), Varints::MAX);
     }
 
     #[test]
