@@ -10,7 +10,7 @@ use crate::envelope::MessageId;
 use crate::feed::FeedKind;
 use crate::queue::{DeadReason, Message, QueueError, Queues, storage_error, to_message};
 use crate::storage::{DeadLetterQuery, QueueStore};
-use crate::telemetry::MessageIds;
+use crate::telemetry::{MessageIds, OperatorAction};
 
 /// Selects dead letters. Every field narrows the selection; an empty filter
 /// selects all dead letters.
@@ -96,7 +96,10 @@ impl Queues {
                 limit: None,
                 ..filter.clone()
             };
-            retried.extend(self.redrive(&narrowed, &origin, "retried").await?);
+            retried.extend(
+                self.redrive(&narrowed, &origin, OperatorAction::Retried)
+                    .await?,
+            );
         }
         Ok(retried)
     }
@@ -116,7 +119,7 @@ impl Queues {
                 ..filter.clone()
             },
             to,
-            "moved",
+            OperatorAction::Moved,
         )
         .await
     }
@@ -144,7 +147,7 @@ impl Queues {
         let now = self.inner.clock.now();
         for message in selected {
             let queue: std::sync::Arc<str> = message.queue.as_str().into();
-            self.trace_operator_action(&queue, &message, "purged", None);
+            self.trace_operator_action(&queue, &message, OperatorAction::Purged, None);
             self.inner
                 .feed
                 .emit(now, &queue, message.id, FeedKind::Purged);
@@ -156,7 +159,7 @@ impl Queues {
         &self,
         filter: &DeadLetterFilter,
         to: &str,
-        action: &'static str,
+        action: OperatorAction,
     ) -> Result<Vec<MessageId>, QueueError> {
         let target = self.entry(to)?;
         if let Some(queue) = &filter.queue {
@@ -186,7 +189,7 @@ impl Queues {
         let now = self.inner.clock.now();
         let ids = self
             .store(target.spec.durable)
-            .redrive_dead_letters(query, target.id, to.to_owned(), action, now)
+            .redrive_dead_letters(query, target.id, to.to_owned(), action.as_str(), now)
             .await
             .map_err(|e| storage_error(to, e))?;
         for id in &ids {
@@ -209,7 +212,7 @@ impl Queues {
         &self,
         queue: &std::sync::Arc<str>,
         message: &Message,
-        action: &'static str,
+        action: OperatorAction,
         to: Option<&str>,
     ) {
         let parked = message

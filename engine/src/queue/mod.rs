@@ -727,6 +727,7 @@ impl Queues {
         // claim of a few hundred deliveries grew and copied its vector nine
         // times.
         let mut deliveries = Vec::with_capacity(result.deliveries.len());
+        let mut spans = self.inner.telemetry.deliveries(mode, deliveries.capacity());
         for stored in result.deliveries {
             assert!(stored.attempts >= 1 && stored.attempts <= entry.spec.attempts_max());
             assert_eq!(stored.state, MessageState::Leased);
@@ -746,14 +747,7 @@ impl Queues {
             let (attempt, lease_until) = (stored.attempts, stored.visible_at);
             let message = to_message(entry.name.as_str(), stored)?;
             let ids = MessageIds::new(entry.name.shared(), message.id, &message.envelope);
-            let traceparent = self.inner.telemetry.delivery_started(
-                key,
-                ids,
-                &message.envelope,
-                attempt,
-                lease_until,
-                mode,
-            );
+            let traceparent = spans.start(key, ids, &message.envelope, attempt, lease_until);
             deliveries.push(Delivery {
                 lease,
                 attempt,
@@ -970,6 +964,7 @@ impl Queues {
             }
         };
         let (mut dead_lettered, mut retried) = (false, false);
+        let mut settled_spans = Vec::with_capacity(kinds.len());
         let answers = kinds
             .into_iter()
             .zip(results)
@@ -978,9 +973,7 @@ impl Queues {
                     dead_lettered |= matches!(kind, FeedKind::DeadLettered { .. });
                     retried |= matches!(kind, FeedKind::RetryScheduled { .. });
                     let key = (entry.spec.durable, lease.seq, lease.lease_gen);
-                    self.inner
-                        .telemetry
-                        .delivery_settled(key, lease.attempt, &settled);
+                    settled_spans.push((key, lease.attempt, settled));
                     self.inner.feed.emit(now, entry.name.shared(), id, kind);
                     (idx, Ok(()))
                 }
@@ -994,6 +987,7 @@ impl Queues {
                 Err(other) => (idx, Err(storage_error(entry.name.as_str(), other))),
             })
             .collect();
+        self.inner.telemetry.deliveries_settled(settled_spans);
         if dead_lettered && let Some((_, dlq)) = &entry.dead_letter {
             self.wake(dlq.as_str());
         }

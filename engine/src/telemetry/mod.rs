@@ -40,9 +40,9 @@ mod tests;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanExporter};
@@ -51,7 +51,7 @@ pub(crate) use context::{Cause, current_cause, with_cause};
 pub use flow::{Flow, FlowEdge, FlowNode, FlowNodeKind, FlowQuery, FlowSummary, Flows};
 pub use metrics::Metrics;
 use pipeline::{Finished, Pipeline};
-use span::{Parent, RawSpan};
+use span::{Operation, Outcome, Parent, RawSpan, SpanStatus};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::TelemetryConfig;
@@ -150,6 +150,110 @@ pub(crate) struct SendSpan {
     span: RawSpan,
 }
 
+/// An operator action on dead letters, as its spans and the message's
+/// history name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OperatorAction {
+    /// Sent back to the queue it was dead-lettered from.
+    Retried,
+    /// Sent to another queue.
+    Moved,
+    /// Deleted for good.
+    Purged,
+}
+
+impl OperatorAction {
+    /// The name its history entry and span carry.
+    pub(crate) fn as_str(self) -> &'static str {
+        self.operation().name()
+    }
+
+    fn operation(self) -> Operation {
+        match self {
+            OperatorAction::Retried => Operation::Retried,
+            OperatorAction::Moved => Operation::Moved,
+            OperatorAction::Purged => Operation::Purged,
+        }
+    }
+}
+
+/// Consumer spans of one claim's deliveries, parked in the in-flight table
+/// together when dropped (see [`Telemetry::deliveries`]).
+pub(crate) struct Deliveries<'a> {
+    telemetry: &'a Telemetry,
+    operation: Operation,
+    /// When the deliveries started: read once, for the first.
+    now: Option<SystemTime>,
+    started: Vec<(LeaseKey, InFlight)>,
+}
+
+impl Deliveries<'_> {
+    /// Starts the consumer span of a delivery (a child of the span that
+    /// sent the message). Returns the `traceparent` for follow-up messages.
+    pub(crate) fn start(
+        &mut self,
+        key: LeaseKey,
+        ids: MessageIds,
+        envelope: &Envelope,
+        attempt: u32,
+        lease_until: Timestamp,
+    ) -> Option<TraceParent> {
+        let inner = &self.telemetry.inner;
+        inner.metrics.delivered(&ids.queue);
+        if !self.telemetry.enabled() {
+            return None;
+        }
+        let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
+        let now = *self.now.get_or_insert_with(|| inner.clock.now_system());
+        let mut span = RawSpan::new(inner.ids.place(parent.as_ref()), self.operation, ids, now);
+        span.attempt = Some(attempt);
+        if let Some(source) = &envelope.source {
+            span.extra.push(KeyValue::new(attr::SOURCE, source.clone()));
+        }
+        let traceparent = span.traceparent();
+        self.started.push((key, InFlight { span, lease_until }));
+        Some(traceparent)
+    }
+}
+
+impl Drop for Deliveries<'_> {
+    /// Parks the started spans until their deliveries are settled; beyond
+    /// [`IN_FLIGHT_SPANS_MAX`] they end at once, `untracked`.
+    fn drop(&mut self) {
+        if self.started.is_empty() {
+            return;
+        }
+        let inner = &self.telemetry.inner;
+        let mut untracked = Vec::new();
+        {
+            let mut in_flight = inner.in_flight.lock().expect("in-flight spans lock");
+            for (key, entry) in self.started.drain(..) {
+                if in_flight.len() >= IN_FLIGHT_SPANS_MAX {
+                    untracked.push(entry.span);
+                } else {
+                    in_flight.insert(key, entry);
+                }
+            }
+        }
+        if !untracked.is_empty() {
+            inner
+                .n_untracked
+                .fetch_add(untracked.len() as u64, Ordering::Relaxed);
+            let now = inner.clock.now_system();
+            let mut finished: Vec<Finished> = untracked
+                .into_iter()
+                .filter(|span| span.sampled)
+                .map(|mut span| {
+                    span.outcome = Some(Outcome::Untracked);
+                    span.end_at(now);
+                    Finished::Raw(span)
+                })
+                .collect();
+            self.telemetry.finish_all(&mut finished);
+        }
+    }
+}
+
 /// Whether a delivery is pulled (`receive`) or pushed to a handler (`process`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeliveryMode {
@@ -179,8 +283,8 @@ impl Inner {
         let now = self.clock.now_system();
         for entry in open {
             let mut span = entry.span;
-            span.outcome = Some("unsettled");
-            span.end = now;
+            span.outcome = Some(Outcome::Unsettled);
+            span.end_at(now);
             self.finish(span);
         }
     }
@@ -345,6 +449,13 @@ impl Telemetry {
         self.inner.finish(span);
     }
 
+    /// Hands finished spans to the pipeline under one lock.
+    fn finish_all(&self, spans: &mut Vec<Finished>) {
+        if let Some(pipeline) = &self.inner.pipeline {
+            pipeline.push_all(spans);
+        }
+    }
+
     /// Starts the producer span of a message about to be stored. Its context
     /// becomes the message's `traceparent`. `parent` is the traceparent the
     /// sender gave (or inherited from the message being handled).
@@ -359,10 +470,13 @@ impl Telemetry {
             return None;
         }
         let parent = Parent::from_traceparent(parent.0, parent.1);
+        let placement = self
+            .inner
+            .ids
+            .place_send(parent.as_ref(), &ids.message_id.0);
         let mut span = RawSpan::new(
-            self.inner.ids.place(parent.as_ref()),
-            SpanKind::Producer,
-            ("send", "send", "send"),
+            placement,
+            Operation::Send,
             ids,
             self.inner.clock.now_system(),
         );
@@ -382,89 +496,79 @@ impl Telemetry {
     pub(crate) fn send_ended(&self, send: SendSpan, error: Option<&str>, duplicate: bool) {
         let mut span = send.span;
         if duplicate {
-            span.outcome = Some("duplicate");
+            span.outcome = Some(Outcome::Duplicate);
         }
         span.status = match error {
-            Some(error) => Status::error(error.to_owned()),
-            None => Status::Ok,
+            Some(error) => SpanStatus::error(error),
+            None => SpanStatus::Ok,
         };
-        span.end = self.inner.clock.now_system();
+        span.end_at(self.inner.clock.now_system());
         self.finish(span);
     }
 
-    /// Starts the consumer span of a delivery (a child of the span that sent
-    /// the message) and keeps it until the delivery is settled. Returns the
-    /// `traceparent` for follow-up messages.
-    pub(crate) fn delivery_started(
-        &self,
-        key: LeaseKey,
-        ids: MessageIds,
-        envelope: &Envelope,
-        attempt: u32,
-        lease_until: Timestamp,
-        mode: DeliveryMode,
-    ) -> Option<TraceParent> {
-        self.inner.metrics.delivered(&ids.queue);
-        if !self.enabled() {
-            return None;
+    /// The consumer spans of one claim's `n` deliveries, started one by one
+    /// ([`Deliveries::start`]) and parked for settlement together, under one
+    /// lock of the in-flight table, when the batch is dropped.
+    pub(crate) fn deliveries(&self, mode: DeliveryMode, n: usize) -> Deliveries<'_> {
+        Deliveries {
+            telemetry: self,
+            operation: match mode {
+                DeliveryMode::Pull => Operation::Receive,
+                DeliveryMode::Push => Operation::Process,
+            },
+            now: None,
+            started: Vec::with_capacity(if self.enabled() { n } else { 0 }),
         }
-        let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
-        let verb = match mode {
-            DeliveryMode::Pull => "receive",
-            DeliveryMode::Push => "process",
-        };
-        let mut span = RawSpan::new(
-            self.inner.ids.place(parent.as_ref()),
-            SpanKind::Consumer,
-            (verb, verb, verb),
-            ids,
-            self.inner.clock.now_system(),
-        );
-        span.attempt = Some(attempt);
-        if let Some(source) = &envelope.source {
-            span.extra.push(KeyValue::new(attr::SOURCE, source.clone()));
-        }
-        let traceparent = span.traceparent();
-        let mut in_flight = self.inner.in_flight.lock().expect("in-flight spans lock");
-        if in_flight.len() >= IN_FLIGHT_SPANS_MAX {
-            drop(in_flight);
-            self.inner.n_untracked.fetch_add(1, Ordering::Relaxed);
-            span.outcome = Some("untracked");
-            span.end = self.inner.clock.now_system();
-            self.finish(span);
-        } else {
-            in_flight.insert(key, InFlight { span, lease_until });
-        }
-        Some(traceparent)
     }
 
-    /// Ends a delivery: a settle span (ack, nack or reject) under its
-    /// consumer span, a retry or dead-letter span under that when the
-    /// message goes on, and the consumer span itself with the outcome.
-    pub(crate) fn delivery_settled(&self, key: LeaseKey, attempt: u32, settled: &Settled) {
-        let entry = self
-            .inner
-            .in_flight
-            .lock()
-            .expect("in-flight spans lock")
-            .remove(&key);
-        let Some(InFlight { mut span, .. }) = entry else {
+    /// Ends settled deliveries: for each, a settle span (ack, nack or
+    /// reject) under its consumer span, a retry or dead-letter span under
+    /// that when the message goes on, and the consumer span itself with the
+    /// outcome. One lock of the in-flight table and one of the span buffer
+    /// for the whole batch.
+    pub(crate) fn deliveries_settled(&self, settled: Vec<(LeaseKey, u32, Settled)>) {
+        if settled.is_empty() || !self.enabled() {
             return;
-        };
+        }
         let now = self.inner.clock.now_system();
-        let (verb, outcome) = match settled {
-            Settled::Acked => ("ack", "acked"),
-            Settled::RetryScheduled { .. } => ("nack", "retry_scheduled"),
+        let mut finished = Vec::with_capacity(settled.len() * 2);
+        {
+            let mut in_flight = self.inner.in_flight.lock().expect("in-flight spans lock");
+            for (key, attempt, settled) in settled {
+                if let Some(entry) = in_flight.remove(&key) {
+                    self.settle_spans(entry.span, attempt, &settled, now, &mut finished);
+                }
+            }
+        }
+        self.finish_all(&mut finished);
+    }
+
+    /// The spans that end one delivery, added to `finished` when sampled.
+    fn settle_spans(
+        &self,
+        mut span: RawSpan,
+        attempt: u32,
+        settled: &Settled,
+        now: SystemTime,
+        finished: &mut Vec<Finished>,
+    ) {
+        let mut keep = |span: RawSpan| {
+            if span.sampled {
+                finished.push(Finished::Raw(span));
+            }
+        };
+        let (operation, outcome) = match settled {
+            Settled::Acked => (Operation::Ack, Outcome::Acked),
+            Settled::RetryScheduled { .. } => (Operation::Nack, Outcome::RetryScheduled),
             Settled::DeadLettered {
                 reason: DeadReason::Rejected,
                 ..
-            } => ("reject", "dead_lettered"),
-            Settled::DeadLettered { .. } => ("nack", "dead_lettered"),
+            } => (Operation::Reject, Outcome::DeadLettered),
+            Settled::DeadLettered { .. } => (Operation::Nack, Outcome::DeadLettered),
         };
         let mut settle = RawSpan::new(
             self.inner.ids.place(Some(&Parent::of(&span))),
-            SpanKind::Consumer,
-            (verb, "settle", verb),
+            operation,
             span.ids.clone(),
             now,
         );
@@ -472,43 +576,43 @@ impl Telemetry {
         settle.outcome = Some(outcome);
         match settled {
             Settled::Acked => {
-                span.status = Status::Ok;
+                span.status = SpanStatus::Ok;
             }
             Settled::RetryScheduled { due, error } => {
                 let mut retry = RawSpan::new(
                     self.inner.ids.place(Some(&Parent::of(&settle))),
-                    SpanKind::Internal,
-                    ("retry", "settle", "retry"),
+                    Operation::Retry,
                     span.ids.clone(),
                     now,
                 );
                 retry.attempt = Some(attempt);
                 retry.extra.push(KeyValue::new(attr::RETRY_DUE_MS, due.0));
-                self.finish(retry);
+                keep(retry);
                 span.extra
                     .push(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
-                span.status = Status::error(error.clone());
+                span.status = SpanStatus::error(error.as_str());
             }
             Settled::DeadLettered { reason, to, error } => {
-                self.dead_letter_span(
+                keep(self.dead_letter_span(
                     Some(&Parent::of(&settle)),
                     &span.ids,
                     *reason,
                     to.as_deref(),
                     Some(attempt),
-                );
+                    now,
+                ));
                 let description = error.clone().unwrap_or_else(|| reason.as_str().to_owned());
                 if let Some(error) = error {
                     span.extra
                         .push(KeyValue::new(attr::ERROR_MESSAGE, error.clone()));
                 }
-                span.status = Status::error(description);
+                span.status = SpanStatus::error(description);
             }
         }
-        self.finish(settle);
+        keep(settle);
         span.outcome = Some(outcome);
-        span.end = now;
-        self.finish(span);
+        span.end_at(now);
+        keep(span);
     }
 
     /// A dead-lettering that no delivery settled: expiry, overflow, or
@@ -525,7 +629,15 @@ impl Telemetry {
             return;
         }
         let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
-        self.dead_letter_span(parent.as_ref(), ids, reason, to, Some(attempts));
+        let span = self.dead_letter_span(
+            parent.as_ref(),
+            ids,
+            reason,
+            to,
+            Some(attempts),
+            self.inner.clock.now_system(),
+        );
+        self.finish(span);
     }
 
     fn dead_letter_span(
@@ -535,26 +647,23 @@ impl Telemetry {
         reason: DeadReason,
         to: Option<&str>,
         attempts: Option<u32>,
-    ) {
-        let verb = match reason {
-            DeadReason::Expired => "expire",
-            _ => "dead_letter",
+        at: SystemTime,
+    ) -> RawSpan {
+        let operation = match reason {
+            DeadReason::Expired => Operation::Expire,
+            _ => Operation::DeadLetter,
         };
-        let mut span = RawSpan::new(
-            self.inner.ids.place(parent),
-            SpanKind::Internal,
-            (verb, "settle", "dead_letter"),
-            ids.clone(),
-            self.inner.clock.now_system(),
-        );
+        let mut span = RawSpan::new(self.inner.ids.place(parent), operation, ids.clone(), at);
         span.attempt = attempts;
-        span.extra.extend([
-            KeyValue::new(attr::DEAD_LETTER_REASON, reason.as_str()),
-            KeyValue::new(attr::DEAD_LETTER_QUEUE, to.unwrap_or(&ids.queue).to_owned()),
-            KeyValue::new(attr::PARKED, to.is_none()),
-        ]);
-        span.status = Status::error(format!("dead-lettered: {}", reason.as_str()));
-        self.finish(span);
+        span.extra
+            .push(KeyValue::new(attr::DEAD_LETTER_REASON, reason.as_str()));
+        span.extra.push(KeyValue::new(
+            attr::DEAD_LETTER_QUEUE,
+            to.unwrap_or(&ids.queue).to_owned(),
+        ));
+        span.extra.push(KeyValue::new(attr::PARKED, to.is_none()));
+        span.status = SpanStatus::error(format!("dead-lettered: {}", reason.as_str()));
+        span
     }
 
     /// An operator action on one dead letter (retry to its queue, move,
@@ -563,7 +672,7 @@ impl Telemetry {
         &self,
         ids: &MessageIds,
         envelope: &Envelope,
-        action: &'static str,
+        action: OperatorAction,
         to: Option<&str>,
         parked: bool,
     ) {
@@ -573,8 +682,7 @@ impl Telemetry {
         let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
         let mut span = RawSpan::new(
             self.inner.ids.place(parent.as_ref()),
-            SpanKind::Internal,
-            (action, "settle", action),
+            action.operation(),
             ids.clone(),
             self.inner.clock.now_system(),
         );
@@ -584,7 +692,7 @@ impl Telemetry {
             span.extra
                 .push(KeyValue::new(attr::REDRIVE_TO, to.to_owned()));
         }
-        span.status = Status::Ok;
+        span.status = SpanStatus::Ok;
         self.finish(span);
     }
 
@@ -604,9 +712,9 @@ impl Telemetry {
         let n_expired = expired.len();
         for entry in expired {
             let mut span = entry.span;
-            span.outcome = Some("lease_expired");
-            span.status = Status::error("lease expired before the delivery was settled");
-            span.end = end;
+            span.outcome = Some(Outcome::LeaseExpired);
+            span.status = SpanStatus::error("lease expired before the delivery was settled");
+            span.end_at(end);
             self.finish(span);
         }
         n_expired

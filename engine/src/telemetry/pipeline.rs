@@ -147,6 +147,31 @@ impl Pipeline {
         }
     }
 
+    /// Queues finished spans under one lock (and in one copy when they
+    /// fit); drops (and counts) those that do not. Leaves `spans` empty.
+    pub(crate) fn push_all(&self, spans: &mut Vec<Finished>) {
+        let shared = &self.shared;
+        let mut state = shared.state.lock().expect("span buffer lock");
+        let room = if state.stopped {
+            0
+        } else {
+            shared.limits.queue_max.saturating_sub(state.spans.len())
+        };
+        let n_dropped = spans.len().saturating_sub(room);
+        spans.truncate(room);
+        let was_short = state.spans.len() < shared.limits.batch_max;
+        state.spans.append(spans);
+        if was_short && state.spans.len() >= shared.limits.batch_max {
+            shared.work.notify_one();
+        }
+        drop(state);
+        if n_dropped > 0 {
+            shared
+                .n_dropped
+                .fetch_add(n_dropped as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Returns once every span queued before the call has been exported (or
     /// after 30 s when an exporter hangs).
     pub(crate) fn flush(&self) {

@@ -8,7 +8,7 @@ use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;
 
-use super::span::RawSpan;
+use super::span::{Outcome, RawSpan, SpanStatus};
 use crate::hex::hex;
 use crate::storage::SpanRecord;
 use crate::storage::span_batch::{Entry, Name, SpanView};
@@ -66,33 +66,37 @@ pub(crate) fn to_record(span: SpanData) -> SpanRecord {
 /// and its fields borrowed, without a [`SpanRecord`] (and its dozen strings)
 /// in between.
 pub(crate) fn raw_view(span: &RawSpan) -> SpanView<'_> {
-    let start_us = micros(span.start);
-    let end_us = micros(span.end);
+    let start_us = (span.start_ns / 1000) as i64;
+    let end_us = (span.end_ns / 1000) as i64;
     let ids = &span.ids;
     let message_id = Entry::Uuid(*ids.message_id.0.as_bytes());
-    let (status, status_message) = status(&span.status);
+    let (status, status_message) = match &span.status {
+        SpanStatus::Ok => ("ok", None),
+        SpanStatus::Error(description) => ("error", Some(&**description)),
+        SpanStatus::Unset => ("unset", None),
+    };
     SpanView {
         trace_id: Entry::Hex16(span.trace_id.to_bytes()),
         span_id: Entry::Hex8(span.span_id.to_bytes()),
         parent_span_id: (span.parent_span_id != SpanId::INVALID)
             .then(|| Entry::Hex8(span.parent_span_id.to_bytes())),
-        name: Name::VerbQueue(span.verb, &ids.queue),
-        kind: kind(&span.kind),
+        name: Name::VerbQueue(span.operation.verb(), &ids.queue),
+        kind: kind(&span.operation.kind()),
         start_us,
         duration_us: (end_us - start_us).max(0),
         status,
         status_message,
-        operation: Some(span.operation),
+        operation: Some(span.operation.name()),
         queue: Some(&ids.queue),
         message_id: Some(message_id),
         correlation_id: Some(ids.correlation_id.as_deref().map_or(message_id, Entry::of)),
         causation_id: ids.causation_id.as_deref().map(Entry::of),
         attempt: span.attempt.map(i64::from),
-        outcome: span.outcome,
-        attributes: (!span.extra.is_empty()).then(|| {
+        outcome: span.outcome.map(Outcome::as_str),
+        attributes: (!span.extra.as_slice().is_empty()).then(|| {
             // The same mapping as an exported span's attributes get.
             let mut record = SpanRecord::default();
-            for kv in &span.extra {
+            for kv in span.extra.as_slice() {
                 take_attribute(&mut record, kv.key.clone(), kv.value.clone());
             }
             serde_json::to_string(&record.attributes).expect("attributes serialize")
@@ -164,7 +168,7 @@ mod tests {
     use crate::envelope::{Envelope, MessageId};
     use crate::storage::span_batch::{SpanBatchBuilder, decode};
     use crate::telemetry::MessageIds;
-    use crate::telemetry::span::{Ids, Parent};
+    use crate::telemetry::span::{Ids, Operation, Parent};
 
     /// The store encodes the engine's spans from their fields; exporters
     /// get them as the SDK's `SpanData`. Both must say the same: the
@@ -187,24 +191,17 @@ mod tests {
         };
         let correlated = MessageIds::new(&queue, MessageId::new(), &envelope);
         let start = UNIX_EPOCH + Duration::from_micros(1_800_000_000_123_456);
-        let send = RawSpan::new(
-            ids.place(None),
-            SpanKind::Producer,
-            ("send", "send", "send"),
-            own,
-            start,
-        );
+        let send = RawSpan::new(ids.place(None), Operation::Send, own, start);
         let mut process = RawSpan::new(
             ids.place(Some(&Parent::of(&send))),
-            SpanKind::Consumer,
-            ("process", "process", "process"),
+            Operation::Process,
             correlated,
             start + Duration::from_micros(250),
         );
         process.attempt = Some(2);
-        process.outcome = Some("retry_scheduled");
-        process.status = Status::error("card declined");
-        process.end = start + Duration::from_micros(900);
+        process.outcome = Some(Outcome::RetryScheduled);
+        process.status = SpanStatus::error("card declined");
+        process.end_at(start + Duration::from_micros(900));
         process
             .extra
             .push(KeyValue::new(attr::SOURCE, "checkout".to_owned()));

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -25,8 +25,13 @@ use super::MessageIds;
 use super::attr;
 use crate::envelope::TraceParent;
 
-/// One span of the engine's. A consumer span is open (parked until its
-/// delivery is settled) until `end` is set.
+/// One of the engine's spans. A consumer span is open (parked until its
+/// delivery is settled) until `end_ns` is set.
+///
+/// Kept small: every span is moved by value from where it is made, through
+/// the in-flight table, into the pipeline's buffer, and each move copies it
+/// whole. Operations and outcomes are one-byte enums, times are
+/// nanoseconds, and the rare extra attributes are boxed.
 #[derive(Clone, Debug)]
 pub(crate) struct RawSpan {
     pub(crate) trace_id: TraceId,
@@ -38,22 +43,170 @@ pub(crate) struct RawSpan {
     pub(crate) sampled: bool,
     /// The W3C `tracestate` of the trace, carried from parent to child.
     pub(crate) trace_state: Option<Arc<str>>,
-    pub(crate) kind: SpanKind,
-    /// First word of the span name (`send` in `send orders`).
-    pub(crate) verb: &'static str,
-    /// `messaging.operation.type`.
-    pub(crate) operation_type: &'static str,
-    /// `messaging.operation.name`.
-    pub(crate) operation: &'static str,
-    pub(crate) start: SystemTime,
-    pub(crate) end: SystemTime,
-    pub(crate) status: Status,
+    /// Its name, kind and `messaging.operation.*` attributes.
+    pub(crate) operation: Operation,
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+    pub(crate) status: SpanStatus,
     pub(crate) ids: MessageIds,
     pub(crate) attempt: Option<u32>,
-    pub(crate) outcome: Option<&'static str>,
+    pub(crate) outcome: Option<Outcome>,
     /// Attributes beyond the ids, attempt and outcome (source, batch size,
-    /// retry due time, dead-letter reason...): empty on most spans.
-    pub(crate) extra: Vec<KeyValue>,
+    /// retry due time, dead-letter reason...): none on most spans.
+    pub(crate) extra: Extra,
+}
+
+/// What a span records. Each operation gives the first word of the span's
+/// name, its kind, and its `messaging.operation.type` and
+/// `messaging.operation.name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Send,
+    /// A pulled delivery.
+    Receive,
+    /// A delivery pushed to a handler.
+    Process,
+    Ack,
+    Nack,
+    Reject,
+    /// A retry scheduled by a nack.
+    Retry,
+    DeadLetter,
+    /// A dead-lettering because the message's time to live ran out.
+    Expire,
+    /// Operator actions on dead letters.
+    Retried,
+    Moved,
+    Purged,
+}
+
+impl Operation {
+    /// The first word of the span's name (`send` in `send orders`).
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            Operation::Expire => "expire",
+            other => other.name(),
+        }
+    }
+
+    /// `messaging.operation.name`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::Send => "send",
+            Operation::Receive => "receive",
+            Operation::Process => "process",
+            Operation::Ack => "ack",
+            Operation::Nack => "nack",
+            Operation::Reject => "reject",
+            Operation::Retry => "retry",
+            Operation::DeadLetter | Operation::Expire => "dead_letter",
+            Operation::Retried => "retried",
+            Operation::Moved => "moved",
+            Operation::Purged => "purged",
+        }
+    }
+
+    /// `messaging.operation.type`.
+    pub(crate) fn operation_type(self) -> &'static str {
+        match self {
+            Operation::Send => "send",
+            Operation::Receive => "receive",
+            Operation::Process => "process",
+            _ => "settle",
+        }
+    }
+
+    pub(crate) fn kind(self) -> SpanKind {
+        match self {
+            Operation::Send => SpanKind::Producer,
+            Operation::Receive
+            | Operation::Process
+            | Operation::Ack
+            | Operation::Nack
+            | Operation::Reject => SpanKind::Consumer,
+            _ => SpanKind::Internal,
+        }
+    }
+}
+
+/// How a delivery (or a send) ended: `switchyard.outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Acked,
+    RetryScheduled,
+    DeadLettered,
+    /// The lease ran out before the delivery was settled.
+    LeaseExpired,
+    /// A resend within the dedup window: nothing new was stored.
+    Duplicate,
+    /// The engine shut down before the delivery was settled.
+    Unsettled,
+    /// Too many deliveries were in flight to keep this one's span open.
+    Untracked,
+}
+
+impl Outcome {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acked => "acked",
+            Outcome::RetryScheduled => "retry_scheduled",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::LeaseExpired => "lease_expired",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Unsettled => "unsettled",
+            Outcome::Untracked => "untracked",
+        }
+    }
+}
+
+/// A span's status. OpenTelemetry's [`Status`] takes 24 bytes for what
+/// this holds in 16.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SpanStatus {
+    #[default]
+    Unset,
+    Ok,
+    Error(Box<str>),
+}
+
+impl SpanStatus {
+    pub(crate) fn error(description: impl Into<String>) -> SpanStatus {
+        SpanStatus::Error(description.into().into_boxed_str())
+    }
+
+    pub(crate) fn to_status(&self) -> Status {
+        match self {
+            SpanStatus::Unset => Status::Unset,
+            SpanStatus::Ok => Status::Ok,
+            SpanStatus::Error(description) => Status::error(description.to_string()),
+        }
+    }
+}
+
+/// A span's extra attributes: boxed, as most spans have none.
+#[derive(Clone, Debug, Default)]
+// A boxed vector is one pointer in the span, where a vector takes three and
+// a boxed slice two.
+#[allow(clippy::box_collection)]
+pub(crate) struct Extra(Option<Box<Vec<KeyValue>>>);
+
+impl Extra {
+    pub(crate) fn push(&mut self, kv: KeyValue) {
+        self.0.get_or_insert_default().push(kv);
+    }
+
+    pub(crate) fn as_slice(&self) -> &[KeyValue] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
+    // Seconds and nanoseconds apart: `as_nanos` would make a u128.
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()))
+        .unwrap_or(0)
 }
 
 /// Where a new span hangs: its trace, parent span and sampling decision.
@@ -125,8 +278,15 @@ impl Ids {
     /// 12 random bits after the timestamp instead of the UUID's counter made
     /// ten times the key rows and cost the span thread 6x in its inserts.
     pub(crate) fn new_trace_id(&self) -> TraceId {
+        self.trace_id_after(&uuid::Uuid::now_v7())
+    }
+
+    /// A new trace id whose time-ordered half is that of `uuid`, a UUID v7
+    /// just made (a message's id): the same as [`Ids::new_trace_id`]
+    /// without making a second UUID.
+    fn trace_id_after(&self, uuid: &uuid::Uuid) -> TraceId {
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&uuid::Uuid::now_v7().as_bytes()[..8]);
+        bytes[..8].copy_from_slice(&uuid.as_bytes()[..8]);
         bytes[8..].copy_from_slice(&self.random.new_span_id().to_bytes());
         TraceId::from_bytes(bytes)
     }
@@ -154,6 +314,17 @@ impl Ids {
     /// (a new trace when `None`).
     pub(crate) fn place(&self, parent: Option<&Parent>) -> Placement {
         let trace_id = parent.map_or_else(|| self.new_trace_id(), |p| p.trace_id);
+        self.place_in(parent, trace_id)
+    }
+
+    /// As [`Ids::place`], for the span that sends a message: a new trace
+    /// takes its time-ordered half from the message's id (a UUID v7).
+    pub(crate) fn place_send(&self, parent: Option<&Parent>, message_id: &uuid::Uuid) -> Placement {
+        let trace_id = parent.map_or_else(|| self.trace_id_after(message_id), |p| p.trace_id);
+        self.place_in(parent, trace_id)
+    }
+
+    fn place_in(&self, parent: Option<&Parent>, trace_id: TraceId) -> Placement {
         Placement {
             trace_id,
             span_id: self.new_span_id(),
@@ -180,11 +351,11 @@ impl RawSpan {
     /// A span starting (and, until told otherwise, ending) at `at`.
     pub(crate) fn new(
         placement: Placement,
-        kind: SpanKind,
-        (verb, operation_type, operation): (&'static str, &'static str, &'static str),
+        operation: Operation,
         ids: MessageIds,
         at: SystemTime,
     ) -> RawSpan {
+        let at = unix_nanos(at);
         RawSpan {
             trace_id: placement.trace_id,
             span_id: placement.span_id,
@@ -192,24 +363,27 @@ impl RawSpan {
             parent_is_remote: placement.parent_is_remote,
             sampled: placement.sampled,
             trace_state: placement.trace_state,
-            kind,
-            verb,
-            operation_type,
             operation,
-            start: at,
-            end: at,
-            status: Status::Unset,
+            start_ns: at,
+            end_ns: at,
+            status: SpanStatus::Unset,
             ids,
             attempt: None,
             outcome: None,
-            extra: Vec::new(),
+            extra: Extra::default(),
         }
+    }
+
+    /// Ends the span at `at`.
+    pub(crate) fn end_at(&mut self, at: SystemTime) {
+        self.end_ns = unix_nanos(at);
     }
 
     /// `verb queue`, the span's name.
     pub(crate) fn name(&self) -> String {
-        let mut name = String::with_capacity(self.verb.len() + 1 + self.ids.queue.len());
-        name.push_str(self.verb);
+        let verb = self.operation.verb();
+        let mut name = String::with_capacity(verb.len() + 1 + self.ids.queue.len());
+        name.push_str(verb);
         name.push(' ');
         name.push_str(&self.ids.queue);
         name
@@ -224,12 +398,12 @@ impl RawSpan {
     /// attribute of the messaging semantic conventions spelled out.
     pub(crate) fn to_span_data(&self, scope: &InstrumentationScope) -> SpanData {
         let ids = &self.ids;
-        let mut attributes = Vec::with_capacity(10 + self.extra.len());
+        let mut attributes = Vec::with_capacity(10 + self.extra.as_slice().len());
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, attr::SYSTEM),
             KeyValue::new(attr::DESTINATION, ids.queue.clone()),
-            KeyValue::new(attr::OPERATION_TYPE, self.operation_type),
-            KeyValue::new(attr::OPERATION_NAME, self.operation),
+            KeyValue::new(attr::OPERATION_TYPE, self.operation.operation_type()),
+            KeyValue::new(attr::OPERATION_NAME, self.operation.name()),
             KeyValue::new(attr::MESSAGE_ID, ids.message_id.to_string()),
             KeyValue::new(attr::CONVERSATION_ID, ids.correlation_id()),
         ]);
@@ -238,13 +412,13 @@ impl RawSpan {
         }
         if let Some(attempt) = self.attempt {
             attributes.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
-            if matches!(self.operation_type, "receive" | "process") {
+            if matches!(self.operation, Operation::Receive | Operation::Process) {
                 attributes.push(KeyValue::new(attr::REDELIVERED, attempt > 1));
             }
         }
-        attributes.extend(self.extra.iter().cloned());
+        attributes.extend(self.extra.as_slice().iter().cloned());
         if let Some(outcome) = self.outcome {
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+            attributes.push(KeyValue::new(attr::OUTCOME, outcome.as_str()));
         }
         SpanData {
             span_context: span_context(
@@ -256,15 +430,15 @@ impl RawSpan {
             ),
             parent_span_id: self.parent_span_id,
             parent_span_is_remote: self.parent_is_remote,
-            span_kind: self.kind.clone(),
+            span_kind: self.operation.kind(),
             name: Cow::Owned(self.name()),
-            start_time: self.start,
-            end_time: self.end,
+            start_time: UNIX_EPOCH + Duration::from_nanos(self.start_ns),
+            end_time: UNIX_EPOCH + Duration::from_nanos(self.end_ns),
             attributes,
             dropped_attributes_count: 0,
             events: SpanEvents::default(),
             links: SpanLinks::default(),
-            status: self.status.clone(),
+            status: self.status.to_status(),
             instrumentation_scope: scope.clone(),
         }
     }
@@ -302,6 +476,14 @@ pub(crate) fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spans are moved whole from where they are made to the pipeline, so
+    /// their size is a cost on every message: it went from 272 bytes to
+    /// this, and should not grow back unnoticed.
+    #[test]
+    fn a_span_stays_small() {
+        assert_eq!(std::mem::size_of::<RawSpan>(), 176);
+    }
 
     #[test]
     fn ratio_sampling_follows_the_trace_id_and_children_follow_their_parent() {

@@ -748,6 +748,19 @@ async fn a_full_span_buffer_drops_new_spans_and_counts_them() {
     queues.send("q", OutgoingMessage::json(&10)).await.unwrap();
     assert_eq!(f.finished().len(), 5);
     assert_eq!(telemetry.n_spans_dropped(), 6);
+    // A settlement queues its spans (ack, then receive) together: as many
+    // as fit are kept, the rest counted.
+    let first = f.receive("q").await;
+    let second = f.receive("q").await;
+    queues.ack(&first.lease).await.unwrap();
+    queues.send("q", OutgoingMessage::json(&11)).await.unwrap();
+    queues.ack(&second.lease).await.unwrap();
+    assert_eq!(telemetry.n_spans_dropped(), 7, "room for 1 of 2");
+    let finished = f.finished();
+    assert_eq!(
+        names(&finished[5..]),
+        ["ack q", "receive q", "send q", "ack q"]
+    );
 }
 
 #[tokio::test]
