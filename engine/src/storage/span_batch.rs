@@ -56,10 +56,10 @@ const RECENT: usize = 256;
 /// Where a text lives: its address and length.
 type Address = (usize, usize);
 
-/// Lookups just made, in a direct-mapped cache: each key has one slot (by
-/// its hash), which holds the last key that landed there and the table index
-/// found for it. One hash and one compare, where a scan of the recent keys
-/// took a compare per slot.
+/// Lookups just made, in a small cache: each key has a slot (by its hash),
+/// which holds the last key that landed there and the table index found for
+/// it, and the key it displaced moves next door. One hash and one or two
+/// compares, where a scan of the recent keys took a compare per slot.
 struct Recent<K> {
     slots: [Option<(K, u64)>; RECENT],
 }
@@ -79,15 +79,30 @@ impl<K: Copy + PartialEq + std::hash::Hash> Recent<K> {
         (rustc_hash::FxBuildHasher.hash_one(key) >> (64 - RECENT.trailing_zeros())) as usize
     }
 
+    /// Looks in the key's slot and in its neighbour (`slot ^ 1`), where a
+    /// key that shared the slot may have moved.
     fn find(&self, key: K) -> Option<u64> {
-        match self.slots[Self::slot(&key)] {
-            Some((k, i)) if k == key => Some(i),
-            _ => None,
+        let slot = Self::slot(&key);
+        for slot in [slot, slot ^ 1] {
+            if let Some((k, i)) = self.slots[slot]
+                && k == key
+            {
+                return Some(i);
+            }
         }
+        None
     }
 
+    /// Puts the key in its slot and moves what was there next door: two
+    /// keys that share a slot are then both found. With one slot each, two
+    /// of the engine's dozen texts that met evicted each other on every
+    /// span, and whether any met depended on where the linker put them.
     fn remember(&mut self, key: K, i: u64) {
-        self.slots[Self::slot(&key)] = Some((key, i));
+        let slot = Self::slot(&key);
+        if let Some(there) = self.slots[slot] {
+            self.slots[slot ^ 1] = Some(there);
+        }
+        self.slots[slot] = Some((key, i));
     }
 }
 

@@ -40,7 +40,7 @@ mod tests;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -182,8 +182,9 @@ impl OperatorAction {
 pub(crate) struct Deliveries<'a> {
     telemetry: &'a Telemetry,
     operation: Operation,
-    /// When the deliveries started: read once, for the first.
-    now: Option<SystemTime>,
+    /// When the deliveries started (ns since the epoch): read once, for the
+    /// first.
+    now: Option<u64>,
     started: Vec<(LeaseKey, InFlight)>,
 }
 
@@ -204,7 +205,7 @@ impl Deliveries<'_> {
             return None;
         }
         let parent = Parent::from_traceparent(envelope.traceparent, envelope.tracestate.as_deref());
-        let now = *self.now.get_or_insert_with(|| inner.clock.now_system());
+        let now = *self.now.get_or_insert_with(|| inner.now_ns());
         let mut span = RawSpan::new(inner.ids.place(parent.as_ref()), self.operation, ids, now);
         span.attempt = Some(attempt);
         if let Some(source) = &envelope.source {
@@ -239,7 +240,7 @@ impl Drop for Deliveries<'_> {
             inner
                 .n_untracked
                 .fetch_add(untracked.len() as u64, Ordering::Relaxed);
-            let now = inner.clock.now_system();
+            let now = inner.now_ns();
             let mut finished: Vec<Finished> = untracked
                 .into_iter()
                 .filter(|span| span.sampled)
@@ -274,13 +275,18 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// Now, as spans record it: nanoseconds since the epoch.
+    fn now_ns(&self) -> u64 {
+        span::unix_nanos(self.clock.now_system())
+    }
+
     /// Ends the consumer spans still waiting for settlement: `unsettled`.
     fn end_open_spans(&self) {
         let open: Vec<InFlight> = {
             let mut in_flight = self.in_flight.lock().expect("in-flight spans lock");
             in_flight.drain().map(|(_, v)| v).collect()
         };
-        let now = self.clock.now_system();
+        let now = self.now_ns();
         for entry in open {
             let mut span = entry.span;
             span.outcome = Some(Outcome::Unsettled);
@@ -474,12 +480,7 @@ impl Telemetry {
             .inner
             .ids
             .place_send(parent.as_ref(), &ids.message_id.0);
-        let mut span = RawSpan::new(
-            placement,
-            Operation::Send,
-            ids,
-            self.inner.clock.now_system(),
-        );
+        let mut span = RawSpan::new(placement, Operation::Send, ids, self.inner.now_ns());
         if let Some(source) = source {
             span.extra
                 .push(KeyValue::new(attr::SOURCE, source.to_owned()));
@@ -502,7 +503,7 @@ impl Telemetry {
             Some(error) => SpanStatus::error(error),
             None => SpanStatus::Ok,
         };
-        span.end_at(self.inner.clock.now_system());
+        span.end_at(self.inner.now_ns());
         self.finish(span);
     }
 
@@ -530,7 +531,7 @@ impl Telemetry {
         if settled.is_empty() || !self.enabled() {
             return;
         }
-        let now = self.inner.clock.now_system();
+        let now = self.inner.now_ns();
         let mut finished = Vec::with_capacity(settled.len() * 2);
         {
             let mut in_flight = self.inner.in_flight.lock().expect("in-flight spans lock");
@@ -549,7 +550,7 @@ impl Telemetry {
         mut span: RawSpan,
         attempt: u32,
         settled: &Settled,
-        now: SystemTime,
+        now: u64,
         finished: &mut Vec<Finished>,
     ) {
         let mut keep = |span: RawSpan| {
@@ -635,7 +636,7 @@ impl Telemetry {
             reason,
             to,
             Some(attempts),
-            self.inner.clock.now_system(),
+            self.inner.now_ns(),
         );
         self.finish(span);
     }
@@ -647,7 +648,7 @@ impl Telemetry {
         reason: DeadReason,
         to: Option<&str>,
         attempts: Option<u32>,
-        at: SystemTime,
+        at: u64,
     ) -> RawSpan {
         let operation = match reason {
             DeadReason::Expired => Operation::Expire,
@@ -684,7 +685,7 @@ impl Telemetry {
             self.inner.ids.place(parent.as_ref()),
             action.operation(),
             ids.clone(),
-            self.inner.clock.now_system(),
+            self.inner.now_ns(),
         );
         span.extra.push(KeyValue::new(attr::OPERATOR, true));
         span.extra.push(KeyValue::new(attr::PARKED, parked));
@@ -708,7 +709,7 @@ impl Telemetry {
                 .collect();
             keys.iter().filter_map(|k| in_flight.remove(k)).collect()
         };
-        let end = self.inner.clock.now_system();
+        let end = self.inner.now_ns();
         let n_expired = expired.len();
         for entry in expired {
             let mut span = entry.span;
@@ -730,12 +731,23 @@ impl Telemetry {
 /// bridged in (see [`logging`]) it is a child of the delivery's consumer span,
 /// so the handler's own spans and logs join the message's trace; its fields
 /// put the message's ids on every log line inside.
+/// A delivery's trace id as hex, written only when a subscriber records it
+/// (a handler span is made for every push delivery, most of them with no
+/// subscriber listening).
+struct TraceIdText(Option<TraceParent>);
+
+impl std::fmt::Display for TraceIdText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(tp) => tp.trace_id().iter().try_for_each(|b| write!(f, "{b:02x}")),
+            None => Ok(()),
+        }
+    }
+}
+
 pub(crate) fn handler_span(delivery: &crate::queue::Delivery) -> tracing::Span {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let trace_id = delivery
-        .traceparent
-        .map(|tp| crate::hex::hex(&tp.trace_id()))
-        .unwrap_or_default();
+    let trace_id = TraceIdText(delivery.traceparent);
     let span = tracing::info_span!(
         "handle",
         queue = %delivery.lease.queue(),

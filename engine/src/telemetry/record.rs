@@ -191,17 +191,18 @@ mod tests {
         };
         let correlated = MessageIds::new(&queue, MessageId::new(), &envelope);
         let start = UNIX_EPOCH + Duration::from_micros(1_800_000_000_123_456);
-        let send = RawSpan::new(ids.place(None), Operation::Send, own, start);
+        let ns = crate::telemetry::span::unix_nanos;
+        let send = RawSpan::new(ids.place(None), Operation::Send, own, ns(start));
         let mut process = RawSpan::new(
             ids.place(Some(&Parent::of(&send))),
             Operation::Process,
             correlated,
-            start + Duration::from_micros(250),
+            ns(start + Duration::from_micros(250)),
         );
         process.attempt = Some(2);
         process.outcome = Some(Outcome::RetryScheduled);
         process.status = SpanStatus::error("card declined");
-        process.end_at(start + Duration::from_micros(900));
+        process.end_at(ns(start + Duration::from_micros(900)));
         process
             .extra
             .push(KeyValue::new(attr::SOURCE, "checkout".to_owned()));

@@ -348,14 +348,14 @@ pub(crate) struct Placement {
 }
 
 impl RawSpan {
-    /// A span starting (and, until told otherwise, ending) at `at`.
+    /// A span starting (and, until told otherwise, ending) at `at`, in
+    /// nanoseconds since the epoch.
     pub(crate) fn new(
         placement: Placement,
         operation: Operation,
         ids: MessageIds,
-        at: SystemTime,
+        at: u64,
     ) -> RawSpan {
-        let at = unix_nanos(at);
         RawSpan {
             trace_id: placement.trace_id,
             span_id: placement.span_id,
@@ -374,9 +374,9 @@ impl RawSpan {
         }
     }
 
-    /// Ends the span at `at`.
-    pub(crate) fn end_at(&mut self, at: SystemTime) {
-        self.end_ns = unix_nanos(at);
+    /// Ends the span at `at`, in nanoseconds since the epoch.
+    pub(crate) fn end_at(&mut self, at: u64) {
+        self.end_ns = at;
     }
 
     /// `verb queue`, the span's name.
