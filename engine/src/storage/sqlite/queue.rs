@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::clock::Timestamp;
 use crate::envelope::{MessageId, Payload, TraceParent};
 use crate::storage::sqlite::index::{Body, Entry, Index, NEVER_LEASED};
-use crate::storage::sqlite::{SqliteStore, backend};
+use crate::storage::sqlite::{SqliteStore, Writer, backend};
 use crate::storage::{
     Answered, ClaimOrWait, ClaimPolicy, ClaimResult, DeadLetterQuery, DeadLettered, DeadReason,
     DeathRecord, HistoryEntry, InsertPolicy, InsertResult, Inserted, LeaseRef, MaintenanceReport,
@@ -161,7 +161,7 @@ impl QueueStore for SqliteStore {
         let atomic = messages.len() > 1
             || policy.length_max.is_some()
             || messages.iter().any(|m| m.idempotency_key.is_some());
-        let job = move |conn: &Connection, index: &mut Index| {
+        let job = move |conn: &Writer<'_>, index: &mut Index| {
             insert_messages(conn, index, queue_id, messages, &policy)
         };
         if atomic {
@@ -237,7 +237,7 @@ impl QueueStore for SqliteStore {
     ) -> Result<Vec<Result<MessageId>>> {
         // Each settlement is one independent change that either happens whole
         // or not at all; a stale one does not stop the others.
-        let job = move |conn: &Connection, index: &mut Index| {
+        let job = move |conn: &Writer<'_>, index: &mut Index| {
             let mut results: Vec<Option<Result<MessageId>>> = std::iter::repeat_with(|| None)
                 .take(settlements.len())
                 .collect();
@@ -494,8 +494,12 @@ struct Room {
     served: Vec<StoredMessage>,
 }
 
+/// The statement that stores a new message ([`Writer::insert_message`]).
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen, traceparent, seq)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
 fn insert_messages(
-    conn: &Connection,
+    conn: &Writer<'_>,
     index: &mut Index,
     queue_id: QueueId,
     messages: Vec<NewMessage>,
@@ -553,12 +557,7 @@ fn insert_messages(
             })
             .collect()
     };
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO messages (queue_id, id, state, visible_at, attempts, enqueued_at, expires_at, content_type, payload, envelope, lease_gen, traceparent, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .map_err(|e| backend("insert a message", e))?;
+    let mut stmt = conn.insert_message()?;
     let mut kept = Vec::with_capacity(to_store.len());
     for message in to_store {
         let deliverable =
