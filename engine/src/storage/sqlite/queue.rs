@@ -577,21 +577,24 @@ fn insert_messages(
             None => (MessageState::Ready, message.visible_at.0, 0, NEVER_LEASED),
         };
         let seq = index.next_seq();
-        stmt.execute(params![
-            queue_id,
-            message.id.0.as_bytes(),
-            state.code(),
-            visible_at,
-            attempts,
-            policy.now.0,
-            message.expires_at.map(|t| t.0),
-            message.payload.content_type,
-            message.payload.bytes,
-            message.envelope,
-            lease_gen,
-            message.traceparent.map(|tp| tp.to_bytes()),
-            seq,
-        ])
+        // Bound one by one with their types known (no `dyn ToSql` per
+        // parameter): every parameter of the statement is bound here.
+        (|| {
+            stmt.raw_bind_parameter(1, queue_id)?;
+            stmt.raw_bind_parameter(2, message.id.0.as_bytes())?;
+            stmt.raw_bind_parameter(3, state.code())?;
+            stmt.raw_bind_parameter(4, visible_at)?;
+            stmt.raw_bind_parameter(5, attempts)?;
+            stmt.raw_bind_parameter(6, policy.now.0)?;
+            stmt.raw_bind_parameter(7, message.expires_at.map(|t| t.0))?;
+            stmt.raw_bind_parameter(8, &message.payload.content_type)?;
+            stmt.raw_bind_parameter(9, &message.payload.bytes)?;
+            stmt.raw_bind_parameter(10, &message.envelope)?;
+            stmt.raw_bind_parameter(11, lease_gen)?;
+            stmt.raw_bind_parameter(12, message.traceparent.map(|tp| tp.to_bytes()))?;
+            stmt.raw_bind_parameter(13, seq)?;
+            stmt.raw_execute()
+        })()
         .map_err(|e| backend("insert a message", e))?;
         if let Some(key) = &message.idempotency_key {
             conn.prepare_cached(
