@@ -341,7 +341,9 @@ impl Run {
                     .now_system()
                     .duration_since(started)
                     .unwrap_or_default();
-                telemetry.metrics().handler_ran(lease.queue(), elapsed);
+                telemetry
+                    .metrics()
+                    .handler_ran(lease.queue.shared(), elapsed);
                 let outcome = match handled {
                     Ok(outcome) => outcome,
                     Err(panic) => Outcome::Nack {

@@ -45,6 +45,7 @@ struct QueueCounters {
     nacked: Counter,
     redriven: Counter,
     purged: Counter,
+    handler_seconds: Histogram,
     /// All reasons together, for [`Metrics::totals`] (not exported: the
     /// exported family is split by reason).
     dead_lettered: Counter,
@@ -206,9 +207,12 @@ impl Metrics {
         }
     }
 
-    fn counters(&self, queue: &Arc<str>) -> Arc<QueueCounters> {
+    /// Runs `f` on a queue's metrics under the read lock (no reference
+    /// count to bump: three of these a message, from every thread), making
+    /// them on first use.
+    fn with_counters<R>(&self, queue: &Arc<str>, f: impl FnOnce(&QueueCounters) -> R) -> R {
         if let Some(c) = self.inner.by_queue.read().expect("metrics lock").get(queue) {
-            return c.clone();
+            return f(c);
         }
         let label = QueueLabel {
             queue: queue.to_string(),
@@ -220,6 +224,7 @@ impl Metrics {
             nacked: self.inner.nacked.get_or_create(&label).clone(),
             redriven: self.inner.redriven.get_or_create(&label).clone(),
             purged: self.inner.purged.get_or_create(&label).clone(),
+            handler_seconds: self.inner.handler_seconds.get_or_create(&label).clone(),
             dead_lettered: Counter::default(),
         });
         self.inner
@@ -227,14 +232,13 @@ impl Metrics {
             .write()
             .expect("metrics lock")
             .insert(queue.clone(), counters.clone());
-        counters
+        f(&counters)
     }
 
     /// Counts one state change (delivery is counted by the span code, which
     /// sees every hand-out).
     pub(crate) fn count(&self, queue: &Arc<str>, kind: &FeedKind) {
-        let counters = self.counters(queue);
-        match kind {
+        self.with_counters(queue, |counters| match kind {
             FeedKind::Sent => counters.sent.inc(),
             FeedKind::Delivered { .. } => 0,
             FeedKind::Acked => counters.acked.inc(),
@@ -251,21 +255,16 @@ impl Metrics {
             }
             FeedKind::Redriven { .. } => counters.redriven.inc(),
             FeedKind::Purged => counters.purged.inc(),
-        };
+        });
     }
 
     pub(crate) fn delivered(&self, queue: &Arc<str>) {
-        self.counters(queue).delivered.inc();
+        self.with_counters(queue, |c| c.delivered.inc());
     }
 
     /// Records how long a push handler ran.
-    pub(crate) fn handler_ran(&self, queue: &str, elapsed: Duration) {
-        self.inner
-            .handler_seconds
-            .get_or_create(&QueueLabel {
-                queue: queue.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+    pub(crate) fn handler_ran(&self, queue: &Arc<str>, elapsed: Duration) {
+        self.with_counters(queue, |c| c.handler_seconds.observe(elapsed.as_secs_f64()));
     }
 
     /// Sums of the counters over every queue.
